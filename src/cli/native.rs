@@ -1,0 +1,545 @@
+//! ocishim's native CLI (clap derive) and the dispatch of each command.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{HostFacts, RawOptions};
+use crate::lifecycle::{self, Context, CreateOpts, Error};
+use crate::log_file;
+use crate::runtime::Runtime;
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ocishim",
+    version,
+    about = "A daemonless, low-level container shim over an OCI runtime"
+)]
+pub struct Cli {
+    /// Volatile state (locks).
+    #[arg(long, global = true, default_value = "/run/ocishim")]
+    pub root: PathBuf,
+    /// Persistent state: records, logs, bundles.
+    #[arg(long = "data-root", global = true, default_value = "/var/lib/ocishim")]
+    pub data_root: PathBuf,
+    /// The OCI runtime binary for new containers (runc, crun, or a path).
+    #[arg(long, global = true, default_value = "runc")]
+    pub runtime: String,
+    /// The runtime's --root (default: the runtime's own default).
+    #[arg(long = "runtime-root", global = true)]
+    pub runtime_root: Option<PathBuf>,
+    /// Log level for ocishim's own diagnostics on stderr (error, warn, info, debug, trace).
+    #[arg(long = "log-level", global = true)]
+    pub log_level: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and start a container.
+    Run(RunArgs),
+    /// Create a container (runtime create) without starting it.
+    Create(RunArgs),
+    /// Start a created (or exited) container.
+    Start { container: String },
+    /// Freeze all processes of a container.
+    Pause { container: String },
+    /// Thaw a paused container.
+    #[command(alias = "unpause")]
+    Resume { container: String },
+    /// Send a signal to a container's init.
+    Kill {
+        #[arg(short = 's', long = "signal", default_value = "KILL")]
+        signal: String,
+        container: String,
+    },
+    /// Remove containers.
+    Rm {
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List containers.
+    Ps {
+        #[arg(short = 'a', long)]
+        all: bool,
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+        /// name=REGEX (unanchored, as docker's)
+        #[arg(long)]
+        filter: Vec<String>,
+        /// "json": one JSON object per line
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Print containers' records as a JSON array (docker's shape).
+    Inspect {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Print a container's log.
+    Logs {
+        #[arg(short = 'f', long)]
+        follow: bool,
+        container: String,
+    },
+    /// Print the config.json that `run` would use; creates nothing.
+    Spec(RunArgs),
+    /// Print version information.
+    Version,
+    /// Internal: the per-container monitor.
+    #[command(name = "__monitor", hide = true)]
+    Monitor {
+        id: String,
+        #[arg(long)]
+        attached: bool,
+        #[arg(long = "inherit-stdio")]
+        inherit_stdio: bool,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Run in the background and print the container ID.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Run this directory as the container's root filesystem.
+    #[arg(long)]
+    pub rootfs: Option<PathBuf>,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    #[arg(long = "env-file")]
+    pub env_file: Vec<PathBuf>,
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub hostname: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub entrypoint: Option<String>,
+    #[arg(short = 'm', long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    #[arg(short = 'c', long = "cpu-shares", allow_hyphen_values = true)]
+    pub cpu_shares: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpus: Option<String>,
+    #[arg(long = "cpu-period", allow_hyphen_values = true)]
+    pub cpu_period: Option<String>,
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<String>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    #[arg(long)]
+    pub privileged: bool,
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    #[arg(long)]
+    pub device: Vec<String>,
+    #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<String>,
+    #[arg(short = 'l', long)]
+    pub label: Vec<String>,
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+    /// none | host (bridge and container:ID come with networking)
+    #[arg(long = "network", alias = "net")]
+    pub network: Option<String>,
+    #[arg(long)]
+    pub dns: Vec<String>,
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// json-file (default) | none
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// IMAGE (unless --rootfs) then the command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+impl RunArgs {
+    pub fn raw(&self) -> RawOptions {
+        let a = self.clone();
+        RawOptions {
+            name: a.name,
+            env: a.env,
+            env_file: a.env_file,
+            workdir: a.workdir,
+            user: a.user,
+            hostname: a.hostname,
+            entrypoint: a.entrypoint,
+            memory: a.memory,
+            memory_swap: a.memory_swap,
+            memory_reservation: a.memory_reservation,
+            cpu_shares: a.cpu_shares,
+            cpus: a.cpus,
+            cpu_period: a.cpu_period,
+            cpu_quota: a.cpu_quota,
+            cpuset_cpus: a.cpuset_cpus,
+            cpuset_mems: a.cpuset_mems,
+            pids_limit: a.pids_limit,
+            ulimit: a.ulimit,
+            cap_add: a.cap_add,
+            cap_drop: a.cap_drop,
+            privileged: a.privileged,
+            read_only: a.read_only,
+            security_opt: a.security_opt,
+            volume: a.volume,
+            tmpfs: a.tmpfs,
+            device: a.device,
+            oom_score_adj: a.oom_score_adj,
+            label: a.label,
+            cgroup_parent: a.cgroup_parent,
+            network: a.network,
+            dns: a.dns,
+            dns_search: a.dns_search,
+            dns_option: a.dns_option,
+            add_host: a.add_host,
+            log_driver: a.log_driver,
+            rm: a.rm,
+            rootfs: a.rootfs,
+            args: a.args,
+        }
+    }
+}
+
+/// Run a parsed command. Ok(status) is the process's exit status (0, or an attached
+/// container's own code).
+pub fn execute(cli: Cli) -> Result<i32, Error> {
+    let ctx = Context {
+        store: Store::new(&cli.root, &cli.data_root),
+        runtime: cli.runtime.clone(),
+        runtime_root: cli.runtime_root.clone(),
+        log_level: cli.log_level.clone(),
+    };
+    let mut out = std::io::stdout().lock();
+    let print = |out: &mut std::io::StdoutLock, s: &str| {
+        let _ = writeln!(out, "{s}");
+    };
+    match cli.command {
+        Command::Run(a) => {
+            let cfg = a.raw().into_config(&HostFacts::detect())?;
+            let auto_remove = cfg.auto_remove;
+            let opts = CreateOpts {
+                attached: !a.detach,
+            };
+            match lifecycle::run(&ctx, cfg, opts) {
+                Ok(id) if a.detach => {
+                    print(&mut out, &id);
+                    Ok(0)
+                }
+                Ok(id) => {
+                    drop(out);
+                    let code = lifecycle::attach_wait(&ctx, &id)?;
+                    if auto_remove {
+                        lifecycle::remove(&ctx, &id, true)?;
+                    }
+                    Ok(code)
+                }
+                Err(e) => {
+                    if let (true, Error::StartFailed { id: Some(id), .. }) = (a.detach, &e) {
+                        print(&mut out, id);
+                    }
+                    Err(e)
+                }
+            }
+        }
+        Command::Create(a) => {
+            let cfg = a.raw().into_config(&HostFacts::detect())?;
+            match lifecycle::create(&ctx, cfg, CreateOpts::default()) {
+                Ok(id) => {
+                    print(&mut out, &id);
+                    Ok(0)
+                }
+                Err(e) => {
+                    if let Error::StartFailed { id: Some(id), .. } = &e {
+                        print(&mut out, id);
+                    }
+                    Err(e)
+                }
+            }
+        }
+        Command::Start { container } => {
+            lifecycle::start(&ctx, &container)?;
+            print(&mut out, &container);
+            Ok(0)
+        }
+        Command::Pause { container } => {
+            lifecycle::pause(&ctx, &container)?;
+            print(&mut out, &container);
+            Ok(0)
+        }
+        Command::Resume { container } => {
+            lifecycle::resume(&ctx, &container)?;
+            print(&mut out, &container);
+            Ok(0)
+        }
+        Command::Kill { signal, container } => {
+            lifecycle::kill(&ctx, &container, &signal)?;
+            print(&mut out, &container);
+            Ok(0)
+        }
+        Command::Rm { force, containers } => {
+            let mut first_err = None;
+            for c in &containers {
+                match lifecycle::remove(&ctx, c, force) {
+                    Ok(Some(_)) => print(&mut out, c),
+                    Ok(None) => {}
+                    Err(e) => {
+                        let _ = out.flush();
+                        eprintln!("ocishim: {e}");
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            match first_err {
+                Some(_) => Err(Error::Reported),
+                None => Ok(0),
+            }
+        }
+        Command::Ps {
+            all,
+            quiet,
+            no_trunc,
+            filter,
+            format,
+        } => ps(
+            &ctx,
+            &mut out,
+            all,
+            quiet,
+            no_trunc,
+            &filter,
+            format.as_deref(),
+        ),
+        Command::Inspect { containers } => {
+            let mut found = Vec::new();
+            let mut err = None;
+            for c in &containers {
+                match lifecycle::inspect(&ctx, c) {
+                    Ok(v) => found.push(v),
+                    Err(e) => {
+                        err.get_or_insert(e);
+                    }
+                }
+            }
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&found).expect("json")
+            );
+            match err {
+                Some(e) => Err(e),
+                None => Ok(0),
+            }
+        }
+        Command::Logs { follow, container } => {
+            drop(out);
+            lifecycle::logs(&ctx, &container, follow)?;
+            Ok(0)
+        }
+        Command::Spec(a) => {
+            let cfg = a.raw().into_config(&HostFacts::detect())?;
+            print(&mut out, &lifecycle::spec_json(&ctx, &cfg)?);
+            Ok(0)
+        }
+        Command::Version => {
+            print(
+                &mut out,
+                &format!("ocishim version {}", env!("CARGO_PKG_VERSION")),
+            );
+            match Runtime::new(&ctx.runtime, None) {
+                Ok(rt) => {
+                    let v = std::process::Command::new(rt.path())
+                        .arg("--version")
+                        .output()
+                        .map(|o| {
+                            String::from_utf8_lossy(&o.stdout)
+                                .lines()
+                                .next()
+                                .unwrap_or("")
+                                .to_string()
+                        })
+                        .unwrap_or_default();
+                    print(&mut out, &format!("runtime: {} ({v})", rt.path().display()));
+                }
+                Err(e) => print(&mut out, &format!("runtime: {e}")),
+            }
+            Ok(0)
+        }
+        Command::Monitor {
+            id,
+            attached,
+            inherit_stdio,
+        } => Ok(crate::monitor::run(&ctx, &id, attached, inherit_stdio)),
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+fn ps(
+    ctx: &Context,
+    out: &mut std::io::StdoutLock,
+    all: bool,
+    quiet: bool,
+    no_trunc: bool,
+    filters: &[String],
+    format: Option<&str>,
+) -> Result<i32, Error> {
+    let mut name_res = Vec::new();
+    for f in filters {
+        match f.split_once('=') {
+            Some(("name", re)) => name_res.push(
+                regex::Regex::new(re)
+                    .map_err(|e| Error::Invalid(format!("invalid filter {f:?}: {e}")))?,
+            ),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "invalid filter {f:?}: only name=REGEX is supported"
+                )))
+            }
+        }
+    }
+    if let Some(fmt) = format {
+        if fmt != "json" && fmt != "table" {
+            return Err(Error::Invalid(format!(
+                "invalid format {fmt:?}: json or table"
+            )));
+        }
+    }
+    let now = SystemTime::now();
+    let mut recs: Vec<_> = ctx
+        .store
+        .list()?
+        .into_iter()
+        .map(|r| lifecycle::refresh(ctx, r, false))
+        .filter(|r| all || matches!(r.state.status.as_str(), "running" | "paused"))
+        .filter(|r| name_res.iter().all(|re| re.is_match(r.short_name())))
+        .collect();
+    recs.reverse(); // newest first, as docker
+    let id_of = |id: &str| {
+        if no_trunc {
+            id.to_string()
+        } else {
+            id[..12].to_string()
+        }
+    };
+    if quiet {
+        for r in &recs {
+            let _ = writeln!(out, "{}", id_of(&r.id));
+        }
+        return Ok(0);
+    }
+    let command = |r: &crate::record::Record| {
+        let c = std::iter::once(r.path.as_str())
+            .chain(r.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if no_trunc {
+            format!("\"{c}\"")
+        } else {
+            format!("\"{}\"", truncate(&c, 20))
+        }
+    };
+    if format == Some("json") {
+        for r in &recs {
+            let created = log_file::parse_time(&r.created)
+                .map(|t| {
+                    format!(
+                        "{} ago",
+                        lifecycle::human_duration(now.duration_since(t).unwrap_or_default())
+                    )
+                })
+                .unwrap_or_default();
+            let v = serde_json::json!({
+                "ID": id_of(&r.id),
+                "Image": r.image,
+                "Command": command(r),
+                "CreatedAt": r.created,
+                "RunningFor": created,
+                "Status": lifecycle::human_status(r, now),
+                "State": r.state.status,
+                "Names": r.short_name(),
+                "Labels": r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                "Networks": r.host_config.network_mode,
+                "Pid": r.state.pid,
+                "ExitCode": r.state.exit_code,
+            });
+            let _ = writeln!(out, "{v}");
+        }
+        return Ok(0);
+    }
+    let _ = writeln!(
+        out,
+        "{:<14}{:<24}{:<24}{:<20}{:<28}NAMES",
+        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
+    );
+    for r in &recs {
+        let created = log_file::parse_time(&r.created)
+            .map(|t| {
+                format!(
+                    "{} ago",
+                    lifecycle::human_duration(now.duration_since(t).unwrap_or_default())
+                )
+            })
+            .unwrap_or_default();
+        let image = if no_trunc {
+            r.image.clone()
+        } else {
+            truncate(&r.image, 22)
+        };
+        let _ = writeln!(
+            out,
+            "{:<14}{:<24}{:<24}{:<20}{:<28}{}",
+            id_of(&r.id),
+            image,
+            command(r),
+            created,
+            lifecycle::human_status(r, now),
+            r.short_name()
+        );
+    }
+    Ok(0)
+}

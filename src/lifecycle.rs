@@ -1,0 +1,961 @@
+//! create / start / run / pause / resume / kill / rm as ordered steps. A failure in create
+//! or start undoes every step already done and leaves only the record, with the error and
+//! docker's exit code in it.
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::{ConfigError, ContainerConfig, LogDriver, NetworkMode};
+use crate::exit_code;
+use crate::log_file;
+use crate::network::dns;
+use crate::record::Record;
+use crate::runtime::{Runtime, RuntimeError};
+use crate::spec::{self, EtcFiles, ResolvedDevice, SpecError, SpecInput};
+use crate::store::{self, Store, StoreError};
+use crate::sys;
+
+/// How long a CLI waits for a monitor to report the runtime's create.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long rm waits for a killed container to be reaped.
+const KILL_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// Bad input found while preparing (before any record exists).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The runtime refused to create or start the container; the record keeps the error.
+    #[error("{message}")]
+    StartFailed {
+        id: Option<String>,
+        message: String,
+        cli_status: i32,
+    },
+    #[error("You cannot remove a {status} container {id}. Stop the container before attempting removal or force remove")]
+    RemoveRunning { id: String, status: String },
+    #[error("Container {0} is not running")]
+    NotRunning(String),
+    #[error("Container {0} is not paused")]
+    NotPaused(String),
+    #[error("Container {0} is paused, unpause the container before stopping or killing")]
+    Paused(String),
+    #[error("Container {0} is already paused")]
+    AlreadyPaused(String),
+    #[error("invalid signal: {0}")]
+    BadSignal(String),
+    #[error("configured logging driver does not support reading")]
+    NoLogs,
+    #[error("monitor: {0}")]
+    Monitor(String),
+    /// Errors already printed one a line (rm of several containers).
+    #[error("some containers could not be removed")]
+    Reported,
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Io { what, source }
+}
+
+/// What every command needs: the store and how to run the runtime and the monitor.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub store: Store,
+    /// The runtime named on the command line (for new containers).
+    pub runtime: String,
+    pub runtime_root: Option<PathBuf>,
+    /// `--log-level` to pass on to the monitor.
+    pub log_level: Option<String>,
+}
+
+impl Context {
+    /// The runtime a container was created with.
+    fn runtime_for(&self, rec: &Record) -> Result<Runtime, Error> {
+        let root = rec.ocishim.runtime_root.as_ref().map(PathBuf::from);
+        Ok(Runtime::new(&rec.ocishim.runtime, root)?)
+    }
+}
+
+pub fn now() -> String {
+    log_file::format_time(SystemTime::now())
+}
+
+/// Check what can be checked before anything exists: rootfs, user, devices, bind sources.
+struct Prepared {
+    user: spec::ResolvedUser,
+    devices: Vec<ResolvedDevice>,
+}
+
+fn device_from_host(host: &Path, container: &str, perms: &str) -> Result<ResolvedDevice, Error> {
+    let md = fs::metadata(host).map_err(|e| {
+        Error::Invalid(format!(
+            "error gathering device information while adding custom device {:?}: {e}",
+            host.display().to_string()
+        ))
+    })?;
+    let ft = md.file_type();
+    let typ = if ft.is_char_device() {
+        'c'
+    } else if ft.is_block_device() {
+        'b'
+    } else {
+        return Err(Error::Invalid(format!(
+            "error gathering device information while adding custom device {:?}: not a device node",
+            host.display().to_string()
+        )));
+    };
+    let rdev = md.rdev();
+    Ok(ResolvedDevice {
+        path: container.to_string(),
+        typ,
+        major: libc::major(rdev) as i64,
+        minor: libc::minor(rdev) as i64,
+        file_mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+        permissions: perms.to_string(),
+    })
+}
+
+/// Every device node under /dev, for --privileged (docker gives them all).
+fn host_devices() -> Vec<ResolvedDevice> {
+    fn walk(dir: &Path, out: &mut Vec<ResolvedDevice>) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name();
+            if matches!(
+                name.to_str(),
+                Some(
+                    "pts"
+                        | "shm"
+                        | "fd"
+                        | "mqueue"
+                        | ".lxc"
+                        | ".lxd-mounts"
+                        | ".udev"
+                        | "console"
+                        | "ptmx"
+                )
+            ) {
+                continue;
+            }
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                walk(&p, out);
+            } else if ft.is_char_device() || ft.is_block_device() {
+                let s = p.to_string_lossy().to_string();
+                if let Ok(d) = device_from_host(&p, &s, "rwm") {
+                    out.push(d);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/dev"), &mut out);
+    out
+}
+
+fn prepare(cfg: &ContainerConfig) -> Result<Prepared, Error> {
+    match fs::metadata(&cfg.rootfs) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::Invalid(format!(
+                "rootfs {}: not a directory",
+                cfg.rootfs.display()
+            )))
+        }
+        Err(e) => {
+            return Err(Error::Invalid(format!(
+                "rootfs {}: {e}",
+                cfg.rootfs.display()
+            )))
+        }
+    }
+    let read = |p: &str| fs::read_to_string(cfg.rootfs.join(p)).unwrap_or_default();
+    let user = spec::resolve_user(cfg.user.as_deref(), &read("etc/passwd"), &read("etc/group"))?;
+    let mut devices = Vec::new();
+    for d in &cfg.devices {
+        devices.push(device_from_host(&d.host, &d.container, &d.permissions)?);
+    }
+    if cfg.privileged {
+        devices.extend(host_devices());
+    }
+    for b in &cfg.binds {
+        if !b.source.exists() {
+            return Err(Error::Invalid(format!(
+                "invalid value for --volume: bind source path does not exist: {}",
+                b.source.display()
+            )));
+        }
+    }
+    Ok(Prepared { user, devices })
+}
+
+/// The hostname a container gets.
+fn hostname_for(cfg: &ContainerConfig, id: &str) -> String {
+    if let Some(h) = &cfg.hostname {
+        return h.clone();
+    }
+    if cfg.network == NetworkMode::Host {
+        if let Ok(h) = nix::unistd::gethostname() {
+            return h.to_string_lossy().into_owned();
+        }
+    }
+    id[..12].to_string()
+}
+
+fn cgroups_path(cfg: &ContainerConfig, id: &str) -> String {
+    format!("/{}/{id}", cfg.cgroup_parent)
+}
+
+/// Build the spec (and, when `dir` is given, the /etc files it mounts).
+fn build_spec(
+    cfg: &ContainerConfig,
+    id: &str,
+    prep: &Prepared,
+    dir: &Path,
+) -> Result<oci_spec::runtime::Spec, Error> {
+    let hostname = hostname_for(cfg, id);
+    let etc = EtcFiles {
+        hostname: dir.join("hostname"),
+        hosts: dir.join("hosts"),
+        resolv_conf: dir.join("resolv.conf"),
+    };
+    Ok(spec::generate(&SpecInput {
+        cfg,
+        hostname,
+        user: prep.user.clone(),
+        devices: prep.devices.clone(),
+        etc: Some(etc),
+        cgroups_path: cgroups_path(cfg, id),
+        cgroup_ns: sys::has_cgroup_ns(),
+    })?)
+}
+
+/// `spec`: the config.json `run` would use, creating nothing.
+pub fn spec_json(ctx: &Context, cfg: &ContainerConfig) -> Result<String, Error> {
+    let prep = prepare(cfg)?;
+    let id = store::new_id();
+    let spec = build_spec(cfg, &id, &prep, &ctx.store.container_dir(&id))?;
+    Ok(serde_json::to_string_pretty(&spec).expect("spec serializes"))
+}
+
+/// Write hostname, hosts, resolv.conf and bundle/config.json into the container dir.
+fn write_bundle(
+    ctx: &Context,
+    rec: &Record,
+    cfg: &ContainerConfig,
+    prep: &Prepared,
+) -> Result<(), Error> {
+    let id = &rec.id;
+    let dir = ctx.store.container_dir(id);
+    let spec = build_spec(cfg, id, prep, &dir)?;
+    let hostname = spec.hostname().clone().unwrap_or_default();
+    let host_net = cfg.network == NetworkMode::Host;
+    let (hosts, resolv) = if host_net {
+        (
+            fs::read_to_string("/etc/hosts")
+                .unwrap_or_else(|_| dns::container_hosts(&hostname, None, &[])),
+            dns::container_resolv_conf(
+                &dns::read_host_resolv_conf(),
+                true,
+                &cfg.dns,
+                &cfg.dns_search,
+                &cfg.dns_options,
+            ),
+        )
+    } else {
+        (
+            dns::container_hosts(&hostname, None, &cfg.extra_hosts),
+            dns::container_resolv_conf(
+                &dns::read_host_resolv_conf(),
+                false,
+                &cfg.dns,
+                &cfg.dns_search,
+                &cfg.dns_options,
+            ),
+        )
+    };
+    for (name, text) in [
+        ("hostname", format!("{hostname}\n")),
+        ("hosts", hosts),
+        ("resolv.conf", resolv),
+    ] {
+        let p = dir.join(name);
+        fs::write(&p, text).map_err(io_err(format!("writing {}", p.display())))?;
+    }
+    let bundle = ctx.store.bundle_dir(id);
+    fs::create_dir_all(&bundle).map_err(io_err(format!("creating {}", bundle.display())))?;
+    let data = serde_json::to_vec_pretty(&spec).expect("spec serializes");
+    let p = bundle.join("config.json");
+    fs::write(&p, data).map_err(io_err(format!("writing {}", p.display())))?;
+    Ok(())
+}
+
+/// Remove what create made besides the record: bundle, /etc files, runtime log, pid file.
+fn remove_bundle(store: &Store, id: &str) {
+    let dir = store.container_dir(id);
+    let _ = fs::remove_dir_all(store.bundle_dir(id));
+    for f in [
+        "hostname",
+        "hosts",
+        "resolv.conf",
+        "init.pid",
+        "runtime.log",
+    ] {
+        let _ = fs::remove_file(dir.join(f));
+    }
+}
+
+/// What the monitor reported about the runtime's create.
+pub struct MonitorStarted {
+    pub monitor_pid: i32,
+    pub monitor_start_time: u64,
+    pub pid: i32,
+}
+
+/// Start the container's monitor (double fork, setsid) and wait for it to report the
+/// runtime's create. Err(message) carries the runtime's error text.
+fn spawn_monitor(
+    ctx: &Context,
+    id: &str,
+    attached: bool,
+    inherit_stdio: bool,
+) -> Result<Result<MonitorStarted, String>, Error> {
+    let (r, w) = sys::pipe().map_err(io_err("creating the monitor's sync pipe"))?;
+    let exe = std::env::current_exe().map_err(io_err("finding ocishim's own binary"))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--root")
+        .arg(ctx.store.root())
+        .arg("--data-root")
+        .arg(ctx.store.data_root());
+    if let Some(l) = &ctx.log_level {
+        cmd.arg("--log-level").arg(l);
+    }
+    cmd.arg("__monitor").arg(id);
+    if attached {
+        cmd.arg("--attached");
+    }
+    if inherit_stdio {
+        cmd.arg("--inherit-stdio");
+        cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    } else {
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+    cmd.stdin(Stdio::null());
+    let wfd = w.as_raw_fd();
+    cmd.env("OCISHIM_SYNC_FD", wfd.to_string());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            match libc::fork() {
+                -1 => return Err(io::Error::last_os_error()),
+                0 => {}
+                _ => libc::_exit(0),
+            }
+            let flags = libc::fcntl(wfd, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(wfd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(io_err("starting the monitor"))?;
+    let _ = child.wait();
+    drop(cmd);
+    drop(w);
+    read_sync(r)
+}
+
+/// The monitor's report: "M<pid>\n" then "K<container pid>\n" or "E<message>".
+fn read_sync(r: OwnedFd) -> Result<Result<MonitorStarted, String>, Error> {
+    let deadline = Instant::now() + CREATE_TIMEOUT;
+    let mut f = fs::File::from(r);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut p = libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if n == 0 {
+            return Err(Error::Monitor(
+                "timed out waiting for the runtime's create".into(),
+            ));
+        }
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(io_err("waiting for the monitor")(e));
+        }
+        match f.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err("reading the monitor's report")(e)),
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let mut monitor_pid = 0;
+    for line in text.split_inclusive('\n') {
+        let (tag, rest) = line.split_at(1.min(line.len()));
+        match tag {
+            "M" => monitor_pid = rest.trim().parse().unwrap_or(0),
+            "K" => {
+                let pid = rest.trim().parse().unwrap_or(0);
+                let monitor_start_time = store::process_start_time(monitor_pid).unwrap_or(0);
+                return Ok(Ok(MonitorStarted {
+                    monitor_pid,
+                    monitor_start_time,
+                    pid,
+                }));
+            }
+            "E" => {
+                let at = text.find("\nE").map(|i| i + 2).unwrap_or(1);
+                return Ok(Err(text[at..].trim().to_string()));
+            }
+            _ => {}
+        }
+    }
+    Ok(Err(format!(
+        "the monitor exited without reporting{}",
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!(": {text}")
+        }
+    )))
+}
+
+/// Options of create/run that are not part of the container's config.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreateOpts {
+    /// The CLI stays attached (run without -d): the monitor does not auto-remove.
+    pub attached: bool,
+}
+
+/// Record + bundle + runtime create through a new monitor. On a runtime failure the
+/// record is kept with the error (unless --rm) and StartFailed is returned.
+pub fn create(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<String, Error> {
+    let runtime = Runtime::new(&ctx.runtime, ctx.runtime_root.clone())?;
+    let prep = prepare(&cfg)?;
+    ctx.store.init()?;
+    let id = store::new_id();
+    let name = ctx.store.reserve_name_for(cfg.name.as_deref(), &id)?;
+    let dir = ctx.store.container_dir(&id);
+    let mut rec = Record::new(&id, &name, &cfg, now());
+    rec.log_path = match cfg.log_driver {
+        LogDriver::JsonFile => ctx.store.log_path(&id).display().to_string(),
+        LogDriver::None => String::new(),
+    };
+    rec.resolv_conf_path = dir.join("resolv.conf").display().to_string();
+    rec.hostname_path = dir.join("hostname").display().to_string();
+    rec.hosts_path = dir.join("hosts").display().to_string();
+    rec.host_config.runtime = runtime.name().to_string();
+    rec.ocishim.bundle = ctx.store.bundle_dir(&id).display().to_string();
+    rec.ocishim.rootfs = cfg.rootfs.display().to_string();
+    rec.ocishim.runtime = runtime.path().display().to_string();
+    rec.ocishim.runtime_root = runtime.root().map(|p| p.display().to_string());
+    rec.ocishim.cgroups_path = cgroups_path(&cfg, &id);
+    if let Err(e) = fs::create_dir_all(&dir)
+        .map_err(io_err(format!("creating {}", dir.display())))
+        .and_then(|_| ctx.store.write(&rec).map_err(Error::from))
+    {
+        let _ = fs::remove_dir_all(&dir);
+        ctx.store.release_name(&name, &id);
+        return Err(e);
+    }
+    tracing::debug!(%id, %name, "record written");
+    match setup_and_create(ctx, &rec, &cfg, &prep, opts) {
+        Ok(()) => Ok(id),
+        Err(e) => Err(fail_start(ctx, &rec, e)),
+    }
+}
+
+/// Bundle, then the monitor and the runtime's create; records the monitor.
+fn setup_and_create(
+    ctx: &Context,
+    rec: &Record,
+    cfg: &ContainerConfig,
+    prep: &Prepared,
+    opts: CreateOpts,
+) -> Result<(), Error> {
+    write_bundle(ctx, rec, cfg, prep)?;
+    let inherit = opts.attached && cfg.log_driver == LogDriver::None;
+    match spawn_monitor(ctx, &rec.id, opts.attached, inherit)? {
+        Ok(m) => {
+            ctx.store.update(&rec.id, |r| {
+                r.state.status = "created".into();
+                r.state.pid = m.pid;
+                r.state.error.clear();
+                r.state.exit_code = 0;
+                r.ocishim.monitor_pid = m.monitor_pid;
+                r.ocishim.monitor_start_time = m.monitor_start_time;
+                r.ocishim.monitor_gone = false;
+                r.ocishim.runtime_deleted = false;
+            })?;
+            tracing::debug!(id = %rec.id, pid = m.pid, monitor = m.monitor_pid, "created");
+            Ok(())
+        }
+        Err(message) => Err(Error::StartFailed {
+            id: Some(rec.id.clone()),
+            message,
+            cli_status: 125,
+        }),
+    }
+}
+
+/// Undo a failed create/start: runtime state, monitor, bundle; keep the record with the
+/// error and docker's exit code (or remove it all with --rm). Returns the error to report.
+fn fail_start(ctx: &Context, rec: &Record, err: Error) -> Error {
+    let raw = match &err {
+        Error::StartFailed { message, .. } => message.clone(),
+        Error::Runtime(e) => e.message(),
+        other => other.to_string(),
+    };
+    let failure = exit_code::translate(&raw, &rec.path);
+    tracing::debug!(id = %rec.id, error = %failure.message, "create/start failed, undoing");
+    if let Ok(rt) = ctx.runtime_for(rec) {
+        let _ = rt.kill(&rec.id, "KILL");
+        let _ = rt.delete_if_exists(&rec.id, true);
+    }
+    if let Ok(r) = ctx.store.read(&rec.id) {
+        if r.ocishim.monitor_pid > 0 {
+            sys::wait_pid_gone(
+                r.ocishim.monitor_pid,
+                r.ocishim.monitor_start_time,
+                KILL_TIMEOUT,
+            );
+        }
+    }
+    remove_bundle(&ctx.store, &rec.id);
+    let auto_remove = rec.host_config.auto_remove;
+    if auto_remove {
+        let _ = ctx.store.remove(rec);
+    } else {
+        let _ = ctx.store.update(&rec.id, |r| {
+            r.state
+                .set_start_failed(failure.exit_code, failure.message.clone());
+            r.ocishim.monitor_pid = 0;
+            r.ocishim.monitor_start_time = 0;
+        });
+    }
+    match err {
+        Error::StartFailed { .. } | Error::Runtime(_) => Error::StartFailed {
+            id: (!auto_remove).then(|| rec.id.clone()),
+            message: failure.message,
+            cli_status: failure.cli_status,
+        },
+        // Our own failures (I/O, spec) keep their text; the record still says what failed.
+        other => Error::StartFailed {
+            id: (!auto_remove).then(|| rec.id.clone()),
+            message: other.to_string(),
+            cli_status: 125,
+        },
+    }
+}
+
+/// Whether the record's monitor is alive.
+pub fn monitor_alive(rec: &Record) -> bool {
+    store::process_alive(rec.ocishim.monitor_pid, rec.ocishim.monitor_start_time)
+}
+
+/// `start`: runtime start of a created container; a stopped or failed one is created
+/// again first (docker's `start` of an exited container).
+pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
+    let id = ctx.store.resolve(query)?;
+    start_id(ctx, &id, CreateOpts::default())
+}
+
+fn start_id(ctx: &Context, id: &str, opts: CreateOpts) -> Result<String, Error> {
+    let mut rec = ctx.store.read(id)?;
+    if matches!(rec.state.status.as_str(), "running" | "paused") && monitor_alive(&rec) {
+        return Ok(rec.id);
+    }
+    if !(rec.state.status == "created" && monitor_alive(&rec)) {
+        // Nothing of the runtime's exists: set it up again from the stored config.
+        let cfg = rec
+            .ocishim
+            .config
+            .clone()
+            .ok_or_else(|| Error::Monitor("the record has no stored config".into()))?;
+        let prep = prepare(&cfg)?;
+        let _ = fs::remove_file(ctx.store.runtime_log_path(id));
+        if let Err(e) = setup_and_create(ctx, &rec, &cfg, &prep, opts) {
+            return Err(fail_start(ctx, &rec, e));
+        }
+        rec = ctx.store.read(id)?;
+    }
+    let rt = ctx.runtime_for(&rec)?;
+    let lock = ctx.store.lock(id)?;
+    let started_at = now();
+    match rt.start(id) {
+        Ok(()) => {
+            let mut r = ctx.store.read(id)?;
+            // The monitor may already have recorded a very quick exit: keep it.
+            if r.state.status == "created" {
+                r.state.set_running(rec.state.pid, started_at);
+                ctx.store.write(&r)?;
+            }
+            drop(lock);
+            tracing::debug!(%id, "started");
+            Ok(rec.id)
+        }
+        Err(e) => {
+            drop(lock);
+            Err(fail_start(ctx, &rec, Error::Runtime(e)))
+        }
+    }
+}
+
+/// `create` then `start`. Returns the ID.
+pub fn run(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<String, Error> {
+    let id = create(ctx, cfg, opts)?;
+    start_id(ctx, &id, opts)
+}
+
+/// Wait for an attached container: print its log as it grows, forward signals, and
+/// return its exit code once the monitor has recorded it.
+pub fn attach_wait(ctx: &Context, id: &str) -> Result<i32, Error> {
+    let rec = ctx.store.read(id)?;
+    let mfd = sys::pidfd_open(rec.ocishim.monitor_pid).map_err(io_err("watching the monitor"))?;
+    let log_path = PathBuf::from(&rec.log_path);
+    let mut reader = None;
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let mut print = |e: &log_file::LogEntry| {
+        use std::io::Write;
+        let _ = if e.stream == "stderr" {
+            stderr.lock().write_all(e.log.as_bytes())
+        } else {
+            stdout.lock().write_all(e.log.as_bytes())
+        };
+    };
+    signals::install();
+    let rt = ctx.runtime_for(&rec)?;
+    loop {
+        let done = match &mfd {
+            Some(fd) => sys::pidfd_wait(fd, Duration::from_millis(20)),
+            None => true,
+        };
+        if let Some(sig) = signals::take() {
+            let _ = rt.kill(id, &sig.to_string());
+        }
+        if !rec.log_path.is_empty() {
+            if reader.is_none() {
+                reader = log_file::LogReader::open(&log_path).ok();
+            }
+            if let Some(r) = reader.as_mut() {
+                r.read_available(&mut print)
+                    .map_err(io_err("reading the log"))?;
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    let rec = ctx.store.read(id)?;
+    Ok(rec.state.exit_code)
+}
+
+/// Signal forwarding for attached runs (docker's sig-proxy).
+mod signals {
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    static PENDING: AtomicI32 = AtomicI32::new(0);
+
+    extern "C" fn handler(sig: libc::c_int) {
+        PENDING.store(sig, Ordering::SeqCst);
+    }
+
+    pub fn install() {
+        for sig in [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+        ] {
+            // SAFETY: the handler only stores to an atomic.
+            unsafe {
+                libc::signal(sig, handler as *const () as libc::sighandler_t);
+            }
+        }
+    }
+
+    pub fn take() -> Option<i32> {
+        match PENDING.swap(0, Ordering::SeqCst) {
+            0 => None,
+            s => Some(s),
+        }
+    }
+}
+
+/// The record as of now: a running container whose monitor is gone is checked with the
+/// runtime (`query_runtime`), so inspect tells the truth.
+pub fn refresh(ctx: &Context, mut rec: Record, query_runtime: bool) -> Record {
+    let live = matches!(rec.state.status.as_str(), "running" | "paused" | "created")
+        && rec.ocishim.monitor_pid > 0;
+    if !live {
+        return rec;
+    }
+    let alive = monitor_alive(&rec);
+    rec.ocishim.monitor_gone = !alive;
+    if !alive || query_runtime {
+        let state = ctx
+            .runtime_for(&rec)
+            .ok()
+            .and_then(|rt| rt.state_opt(&rec.id).ok());
+        match state.flatten() {
+            Some(s) if s.status == "paused" => rec.state.set_paused(true),
+            Some(s) if s.status == "running" && rec.state.status != "created" => {
+                rec.state.set_paused(false)
+            }
+            Some(s) if s.status == "created" || s.status == "running" => {}
+            _ if alive => {}
+            _ => {
+                rec.state
+                    .set_exited(rec.state.exit_code, rec.state.finished_at.clone());
+                if rec.state.error.is_empty() {
+                    rec.state.error = "the monitor is gone: exit status unknown".into();
+                }
+            }
+        }
+    }
+    rec
+}
+
+pub fn inspect(ctx: &Context, query: &str) -> Result<serde_json::Value, Error> {
+    let id = ctx.store.resolve(query)?;
+    let rec = refresh(ctx, ctx.store.read(&id)?, true);
+    Ok(rec.to_inspect())
+}
+
+fn running_record(ctx: &Context, query: &str) -> Result<(Record, Runtime), Error> {
+    let id = ctx.store.resolve(query)?;
+    let rec = refresh(ctx, ctx.store.read(&id)?, false);
+    if !matches!(rec.state.status.as_str(), "running" | "paused") {
+        return Err(Error::NotRunning(id));
+    }
+    let rt = ctx.runtime_for(&rec)?;
+    Ok((rec, rt))
+}
+
+pub fn pause(ctx: &Context, query: &str) -> Result<String, Error> {
+    let (rec, rt) = running_record(ctx, query)?;
+    if rec.state.paused {
+        return Err(Error::AlreadyPaused(rec.id));
+    }
+    rt.pause(&rec.id)?;
+    ctx.store.update(&rec.id, |r| r.state.set_paused(true))?;
+    Ok(rec.id)
+}
+
+pub fn resume(ctx: &Context, query: &str) -> Result<String, Error> {
+    let (rec, rt) = running_record(ctx, query)?;
+    if !rec.state.paused {
+        return Err(Error::NotPaused(rec.id));
+    }
+    rt.resume(&rec.id)?;
+    ctx.store.update(&rec.id, |r| r.state.set_paused(false))?;
+    Ok(rec.id)
+}
+
+pub fn kill(ctx: &Context, query: &str, signal: &str) -> Result<String, Error> {
+    let sig = sys::parse_signal(signal).ok_or_else(|| Error::BadSignal(signal.to_string()))?;
+    let (rec, rt) = running_record(ctx, query)?;
+    rt.kill(&rec.id, &sig.to_string())?;
+    Ok(rec.id)
+}
+
+/// `rm`: refuse a live container unless forced; kill it, let the monitor record the exit
+/// and delete the runtime state, then remove bundle, log and record.
+pub fn remove(ctx: &Context, query: &str, force: bool) -> Result<Option<String>, Error> {
+    let id = match ctx.store.resolve(query) {
+        Ok(id) => id,
+        // docker >= 20.10: removing a missing container by full ID is not an error.
+        Err(StoreError::NotFound(_))
+            if query.len() == 64 && query.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let rec = refresh(ctx, ctx.store.read(&id)?, false);
+    let status = rec.state.status.clone();
+    let live = matches!(status.as_str(), "running" | "paused");
+    if live && !force {
+        return Err(Error::RemoveRunning { id, status });
+    }
+    let rt = ctx.runtime_for(&rec);
+    let alive = monitor_alive(&rec);
+    if alive || live {
+        if let Ok(rt) = &rt {
+            let _ = rt.kill(&id, "KILL");
+            if rec.state.paused || status == "paused" {
+                let _ = rt.resume(&id);
+            }
+        }
+        if alive {
+            sys::wait_pid_gone(
+                rec.ocishim.monitor_pid,
+                rec.ocishim.monitor_start_time,
+                KILL_TIMEOUT,
+            );
+        } else if rec.state.pid > 0 {
+            if let Ok(Some(fd)) = sys::pidfd_open(rec.state.pid) {
+                sys::pidfd_wait(&fd, KILL_TIMEOUT);
+            }
+        }
+    }
+    let rec = ctx.store.read(&id).unwrap_or(rec);
+    if !rec.ocishim.runtime_deleted {
+        if let Ok(rt) = &rt {
+            rt.delete_if_exists(&id, true)?;
+        }
+    }
+    ctx.store.remove(&rec)?;
+    Ok(Some(id))
+}
+
+/// `logs`: print the log; with `follow`, until the container has exited.
+pub fn logs(ctx: &Context, query: &str, follow: bool) -> Result<(), Error> {
+    let id = ctx.store.resolve(query)?;
+    let rec = ctx.store.read(&id)?;
+    if rec.log_path.is_empty() {
+        return Err(Error::NoLogs);
+    }
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let mut print = |e: &log_file::LogEntry| {
+        use std::io::Write;
+        let _ = if e.stream == "stderr" {
+            stderr.lock().write_all(e.log.as_bytes())
+        } else {
+            stdout.lock().write_all(e.log.as_bytes())
+        };
+    };
+    let mut reader = match log_file::LogReader::open(Path::new(&rec.log_path)) {
+        Ok(r) => Some(r),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err("opening the log")(e)),
+    };
+    let mfd = if follow && monitor_alive(&rec) {
+        sys::pidfd_open(rec.ocishim.monitor_pid).ok().flatten()
+    } else {
+        None
+    };
+    loop {
+        let done = match &mfd {
+            Some(fd) => sys::pidfd_wait(fd, Duration::from_millis(50)),
+            None => true,
+        };
+        if reader.is_none() {
+            reader = log_file::LogReader::open(Path::new(&rec.log_path)).ok();
+        }
+        if let Some(r) = reader.as_mut() {
+            r.read_available(&mut print)
+                .map_err(io_err("reading the log"))?;
+        }
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// The status column of `ps`, as docker words it.
+pub fn human_status(rec: &Record, now: SystemTime) -> String {
+    let ago = |t: &str| {
+        log_file::parse_time(t).map(|t| human_duration(now.duration_since(t).unwrap_or_default()))
+    };
+    match rec.state.status.as_str() {
+        "running" | "paused" => {
+            let up = ago(&rec.state.started_at).unwrap_or_default();
+            let mut s = format!("Up {up}");
+            if rec.state.paused {
+                s.push_str(" (Paused)");
+            }
+            if rec.ocishim.monitor_gone {
+                s.push_str(" (monitor gone)");
+            }
+            s
+        }
+        "exited" => format!(
+            "Exited ({}) {} ago",
+            rec.state.exit_code,
+            ago(&rec.state.finished_at).unwrap_or_default()
+        ),
+        "created" => "Created".into(),
+        other => {
+            let mut c = other.to_string();
+            if let Some(f) = c.get_mut(0..1) {
+                f.make_ascii_uppercase();
+            }
+            c
+        }
+    }
+}
+
+/// docker's HumanDuration.
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", s / 60),
+        3600..=7199 => "About an hour".into(),
+        7200..=172_799 => format!("{} hours", s / 3600),
+        172_800..=1_209_599 => format!("{} days", s / 86400),
+        1_209_600..=5_183_999 => format!("{} weeks", s / 604_800),
+        5_184_000..=63_071_999 => format!("{} months", s / 2_592_000),
+        _ => format!("{} years", s / 31_536_000),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(Duration::from_secs(0)), "Less than a second");
+        assert_eq!(human_duration(Duration::from_secs(5)), "5 seconds");
+        assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
+        assert_eq!(human_duration(Duration::from_secs(600)), "10 minutes");
+        assert_eq!(human_duration(Duration::from_secs(3 * 3600)), "3 hours");
+    }
+}

@@ -1,0 +1,63 @@
+//! The `ocishim` binary: argv → command; every error → one stderr line and an exit code.
+
+use clap::Parser;
+use ocishim::cli::native::{execute, Cli};
+use ocishim::lifecycle::Error;
+
+/// The one place errors become exit codes: 126/127 for start failures as docker's CLI,
+/// 125 for everything else ocishim refuses or fails at.
+fn exit_status(e: &Error) -> i32 {
+    match e {
+        Error::StartFailed { cli_status, .. } => *cli_status,
+        _ => 125,
+    }
+}
+
+/// A clap error as one line.
+fn clap_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments");
+    first.trim_start_matches("error: ").trim().to_string()
+}
+
+fn init_tracing(level: Option<&str>) {
+    let Some(level) = level else { return };
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp
+            | clap::error::ErrorKind::DisplayVersion
+            | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            _ => {
+                eprintln!("ocishim: {}", clap_line(&e));
+                std::process::exit(125);
+            }
+        },
+    };
+    init_tracing(cli.log_level.as_deref());
+    let code = match execute(cli) {
+        Ok(code) => code,
+        Err(Error::Reported) => 125,
+        Err(e) => {
+            eprintln!("ocishim: {e}");
+            exit_status(&e)
+        }
+    };
+    std::process::exit(code);
+}

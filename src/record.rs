@@ -1,0 +1,344 @@
+//! The container record, `config.v2.json`, in dockerd's shape (plus an `Ocishim` section
+//! for what only ocishim needs). `inspect` prints it with docker's key `Id`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ContainerConfig, NetworkMode};
+
+/// Docker's zero time.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Record {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub created: String,
+    pub path: String,
+    pub args: Vec<String>,
+    pub config: RecordConfig,
+    pub image: String,
+    pub name: String,
+    pub host_config: HostConfig,
+    pub state: State,
+    pub network_settings: NetworkSettings,
+    pub log_path: String,
+    pub resolv_conf_path: String,
+    pub hostname_path: String,
+    pub hosts_path: String,
+    pub ocishim: Ext,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecordConfig {
+    pub hostname: String,
+    pub user: String,
+    pub env: Vec<String>,
+    pub cmd: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub image: String,
+    pub working_dir: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct UlimitRec {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeviceRec {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    pub cgroup_permissions: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfig {
+    #[serde(rename = "Type")]
+    pub typ: String,
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfig {
+    pub binds: Vec<String>,
+    pub network_mode: String,
+    pub auto_remove: bool,
+    pub log_config: LogConfig,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_options: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub extra_hosts: Vec<String>,
+    pub oom_score_adj: i32,
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    pub security_opt: Vec<String>,
+    pub tmpfs: BTreeMap<String, String>,
+    pub cgroup_parent: String,
+    pub cpu_shares: i64,
+    pub memory: i64,
+    pub nano_cpus: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    pub devices: Vec<DeviceRec>,
+    pub memory_reservation: i64,
+    pub memory_swap: i64,
+    pub pids_limit: Option<i64>,
+    pub ulimits: Vec<UlimitRec>,
+    pub runtime: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct State {
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub dead: bool,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            status: "created".into(),
+            running: false,
+            paused: false,
+            restarting: false,
+            oom_killed: false,
+            dead: false,
+            pid: 0,
+            exit_code: 0,
+            error: String::new(),
+            started_at: ZERO_TIME.into(),
+            finished_at: ZERO_TIME.into(),
+        }
+    }
+}
+
+impl State {
+    pub fn set_running(&mut self, pid: i32, started_at: String) {
+        self.status = "running".into();
+        self.running = true;
+        self.paused = false;
+        self.dead = false;
+        self.pid = pid;
+        self.exit_code = 0;
+        self.error.clear();
+        self.oom_killed = false;
+        self.started_at = started_at;
+        self.finished_at = ZERO_TIME.into();
+    }
+
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+        self.status = if paused { "paused" } else { "running" }.into();
+    }
+
+    pub fn set_exited(&mut self, code: i32, finished_at: String) {
+        self.status = "exited".into();
+        self.running = false;
+        self.paused = false;
+        self.pid = 0;
+        self.exit_code = code;
+        self.finished_at = finished_at;
+    }
+
+    /// A create/start that failed: docker leaves the container "created" with the error.
+    pub fn set_start_failed(&mut self, code: i32, error: String) {
+        self.status = "created".into();
+        self.running = false;
+        self.paused = false;
+        self.pid = 0;
+        self.exit_code = code;
+        self.error = error;
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointSettings {
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    pub ip_prefix_len: u8,
+    pub gateway: String,
+    pub mac_address: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkSettings {
+    pub networks: BTreeMap<String, EndpointSettings>,
+    pub sandbox_key: String,
+}
+
+/// What only ocishim needs to drive the container again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct Ext {
+    pub bundle: String,
+    pub rootfs: String,
+    pub runtime: String,
+    pub runtime_root: Option<String>,
+    pub cgroups_path: String,
+    pub monitor_pid: i32,
+    /// The monitor's start time (clock ticks since boot, /proc/PID/stat field 22), so a
+    /// reused PID is never taken for the monitor.
+    pub monitor_start_time: u64,
+    /// The monitor is gone while the container may still run (set by inspect/ps).
+    #[serde(default)]
+    pub monitor_gone: bool,
+    /// The monitor ran `runtime delete` after the exit.
+    #[serde(default)]
+    pub runtime_deleted: bool,
+    /// The full validated config, to recreate the container on `start`.
+    pub config: Option<ContainerConfig>,
+}
+
+impl Record {
+    /// A new record for a validated config.
+    pub fn new(id: &str, name: &str, cfg: &ContainerConfig, created: String) -> Record {
+        let argv = cfg.argv();
+        let r = &cfg.resources;
+        Record {
+            id: id.to_string(),
+            created,
+            path: argv.first().cloned().unwrap_or_default(),
+            args: argv.iter().skip(1).cloned().collect(),
+            config: RecordConfig {
+                hostname: cfg.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
+                user: cfg.user.clone().unwrap_or_default(),
+                env: cfg.env.clone(),
+                cmd: cfg.cmd.clone(),
+                entrypoint: (!cfg.entrypoint.is_empty()).then(|| cfg.entrypoint.clone()),
+                image: cfg.image.clone(),
+                working_dir: cfg.workdir.clone().unwrap_or_default(),
+                labels: cfg.labels.clone(),
+            },
+            image: cfg.image.clone(),
+            name: format!("/{name}"),
+            host_config: HostConfig {
+                binds: cfg.binds_raw.clone(),
+                network_mode: cfg.network.as_str().to_string(),
+                auto_remove: cfg.auto_remove,
+                log_config: LogConfig {
+                    typ: cfg.log_driver.as_str().to_string(),
+                    config: BTreeMap::new(),
+                },
+                cap_add: cfg.cap_add.clone(),
+                cap_drop: cfg.cap_drop.clone(),
+                dns: cfg.dns.clone(),
+                dns_options: cfg.dns_options.clone(),
+                dns_search: cfg.dns_search.clone(),
+                extra_hosts: cfg
+                    .extra_hosts
+                    .iter()
+                    .map(|(n, i)| format!("{n}:{i}"))
+                    .collect(),
+                oom_score_adj: cfg.oom_score_adj,
+                privileged: cfg.privileged,
+                readonly_rootfs: cfg.read_only,
+                security_opt: if cfg.no_new_privileges {
+                    vec!["no-new-privileges".into()]
+                } else {
+                    vec![]
+                },
+                tmpfs: cfg
+                    .tmpfs
+                    .iter()
+                    .map(|t| (t.destination.clone(), t.options.join(",")))
+                    .collect(),
+                cgroup_parent: cfg.cgroup_parent.clone(),
+                cpu_shares: r.cpu_shares,
+                memory: r.memory,
+                nano_cpus: r.nano_cpus,
+                cpu_period: r.cpu_period,
+                cpu_quota: r.cpu_quota,
+                cpuset_cpus: r.cpuset_cpus.clone(),
+                cpuset_mems: r.cpuset_mems.clone(),
+                devices: cfg
+                    .devices
+                    .iter()
+                    .map(|d| DeviceRec {
+                        path_on_host: d.host.display().to_string(),
+                        path_in_container: d.container.clone(),
+                        cgroup_permissions: d.permissions.clone(),
+                    })
+                    .collect(),
+                memory_reservation: r.memory_reservation,
+                memory_swap: match r.effective_swap() {
+                    Some(s) if r.memory > 0 || s == -1 => s,
+                    _ => 0,
+                },
+                pids_limit: r.pids_limit,
+                ulimits: cfg
+                    .ulimits
+                    .iter()
+                    .map(|u| UlimitRec {
+                        name: u.name.clone(),
+                        soft: u.soft,
+                        hard: u.hard,
+                    })
+                    .collect(),
+                runtime: String::new(),
+            },
+            state: State::default(),
+            network_settings: NetworkSettings {
+                networks: match cfg.network {
+                    NetworkMode::None => [("none".to_string(), EndpointSettings::default())].into(),
+                    NetworkMode::Host => [("host".to_string(), EndpointSettings::default())].into(),
+                },
+                sandbox_key: String::new(),
+            },
+            log_path: String::new(),
+            resolv_conf_path: String::new(),
+            hostname_path: String::new(),
+            hosts_path: String::new(),
+            ocishim: Ext {
+                config: Some(cfg.clone()),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The name without docker's leading slash.
+    pub fn short_name(&self) -> &str {
+        self.name.strip_prefix('/').unwrap_or(&self.name)
+    }
+
+    /// The JSON `inspect` prints: docker's shape, `Id` for `ID`, without ocishim's
+    /// internal copy of the config.
+    pub fn to_inspect(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(obj) = v.as_object_mut() {
+            if let Some(id) = obj.remove("ID") {
+                obj.insert("Id".into(), id);
+            }
+            if let Some(ext) = obj.get_mut("Ocishim").and_then(|e| e.as_object_mut()) {
+                ext.remove("Config");
+            }
+        }
+        v
+    }
+}

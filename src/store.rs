@@ -1,0 +1,452 @@
+//! On-disk layout, container records (atomic writes), locks, ID/prefix/name lookup.
+//!
+//! ```text
+//! <root>/locks/<id>                      per-container flock
+//! <data-root>/containers/<id>/config.v2.json
+//! <data-root>/containers/<id>/<id>-json.log
+//! <data-root>/containers/<id>/{hostname,hosts,resolv.conf,runtime.log,init.pid}
+//! <data-root>/containers/<id>/bundle/config.json
+//! <data-root>/names/<name>               contains the owner's ID (created O_EXCL)
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::record::Record;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("multiple IDs found with provided prefix: {0}")]
+    Ambiguous(String),
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    NameInUse { name: String, id: String },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("reading record {path}: {source}")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    move |source| StoreError::Io { what, path, source }
+}
+
+/// Write a file atomically: temp file in the same directory, then rename.
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = File::create(&tmp)?;
+    f.write_all(data)?;
+    drop(f);
+    fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
+}
+
+/// An exclusive flock, released on drop.
+pub struct Lock {
+    _file: File,
+}
+
+impl Lock {
+    pub fn acquire(path: &Path) -> io::Result<Lock> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)?;
+        loop {
+            // SAFETY: flock on a valid fd we own.
+            let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            if r == 0 {
+                return Ok(Lock { _file: file });
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// 32 random bytes as 64 lowercase hex characters.
+pub fn new_id() -> String {
+    let mut buf = [0u8; 32];
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: writing into our own buffer.
+        let n =
+            unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
+        if n > 0 {
+            filled += n as usize;
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const ADJECTIVES: &[&str] = &[
+    "brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
+    "nifty", "proud", "quirky", "silly", "tender", "upbeat", "vivid", "witty", "zealous", "bold",
+];
+const NOUNS: &[&str] = &[
+    "turing", "hopper", "lovelace", "knuth", "ritchie", "thompson", "torvalds", "liskov",
+    "dijkstra", "hamilton", "shannon", "noether", "curie", "darwin", "euler", "gauss", "kepler",
+    "newton", "pascal", "tesla",
+];
+
+/// A docker-like generated name from an ID's bytes (and a try counter for collisions).
+pub fn generated_name(id: &str, attempt: usize) -> String {
+    let b = |i: usize| usize::from_str_radix(&id[i * 2..i * 2 + 2], 16).unwrap_or(0);
+    let base = format!(
+        "{}_{}",
+        ADJECTIVES[b(0) % ADJECTIVES.len()],
+        NOUNS[b(1) % NOUNS.len()]
+    );
+    if attempt == 0 {
+        base
+    } else {
+        format!("{base}{}", b(2 + attempt % 20))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+    data_root: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>, data_root: impl Into<PathBuf>) -> Store {
+        Store {
+            root: root.into(),
+            data_root: data_root.into(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn data_root(&self) -> &Path {
+        &self.data_root
+    }
+
+    /// Create the directories the store needs (idempotent).
+    pub fn init(&self) -> Result<(), StoreError> {
+        for d in [self.locks_dir(), self.containers_dir(), self.names_dir()] {
+            fs::create_dir_all(&d).map_err(io_err("creating", &d))?;
+        }
+        Ok(())
+    }
+
+    pub fn containers_dir(&self) -> PathBuf {
+        self.data_root.join("containers")
+    }
+    pub fn names_dir(&self) -> PathBuf {
+        self.data_root.join("names")
+    }
+    pub fn locks_dir(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
+    }
+    pub fn record_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("config.v2.json")
+    }
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join(format!("{id}-json.log"))
+    }
+    pub fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("bundle")
+    }
+    pub fn runtime_log_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("runtime.log")
+    }
+    pub fn pid_file(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("init.pid")
+    }
+    fn lock_path(&self, id: &str) -> PathBuf {
+        self.locks_dir().join(id)
+    }
+
+    /// Take the container's lock.
+    pub fn lock(&self, id: &str) -> Result<Lock, StoreError> {
+        let p = self.lock_path(id);
+        Lock::acquire(&p).map_err(io_err("locking", &p))
+    }
+
+    /// Reserve a name for an ID (O_EXCL: safe without a global lock).
+    pub fn reserve_name(&self, name: &str, id: &str) -> Result<(), StoreError> {
+        let p = self.names_dir().join(name);
+        match OpenOptions::new().write(true).create_new(true).open(&p) {
+            Ok(mut f) => f.write_all(id.as_bytes()).map_err(io_err("writing", &p)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let owner = fs::read_to_string(&p).unwrap_or_default();
+                // A name whose owner record is gone (a crash mid-create) is free again.
+                if !owner.is_empty() && !self.record_path(owner.trim()).exists() {
+                    let _ = fs::remove_file(&p);
+                    return self.reserve_name(name, id);
+                }
+                Err(StoreError::NameInUse {
+                    name: name.to_string(),
+                    id: owner.trim().to_string(),
+                })
+            }
+            Err(e) => Err(io_err("creating", &p)(e)),
+        }
+    }
+
+    /// Reserve the requested name, or generate one.
+    pub fn reserve_name_for(
+        &self,
+        requested: Option<&str>,
+        id: &str,
+    ) -> Result<String, StoreError> {
+        if let Some(n) = requested {
+            self.reserve_name(n, id)?;
+            return Ok(n.to_string());
+        }
+        let mut last = None;
+        for attempt in 0..20 {
+            let n = generated_name(id, attempt);
+            match self.reserve_name(&n, id) {
+                Ok(()) => return Ok(n),
+                Err(e @ StoreError::NameInUse { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        // Twenty collisions: fall back to the ID's prefix, unique by construction.
+        let n = format!("c{}", &id[..12]);
+        self.reserve_name(&n, id).map_err(|e| last.unwrap_or(e))?;
+        Ok(n)
+    }
+
+    /// Release a name if it still belongs to `id`.
+    pub fn release_name(&self, name: &str, id: &str) {
+        let p = self.names_dir().join(name);
+        if fs::read_to_string(&p)
+            .map(|o| o.trim() == id)
+            .unwrap_or(false)
+        {
+            let _ = fs::remove_file(&p);
+        }
+    }
+
+    pub fn read(&self, id: &str) -> Result<Record, StoreError> {
+        let p = self.record_path(id);
+        let mut s = Vec::new();
+        File::open(&p)
+            .and_then(|mut f| f.read_to_end(&mut s))
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => StoreError::NotFound(id.to_string()),
+                _ => io_err("reading", &p)(e),
+            })?;
+        serde_json::from_slice(&s).map_err(|source| StoreError::Corrupt { path: p, source })
+    }
+
+    pub fn write(&self, rec: &Record) -> Result<(), StoreError> {
+        let p = self.record_path(&rec.id);
+        let data = serde_json::to_vec(rec).expect("records serialize");
+        write_atomic(&p, &data).map_err(io_err("writing", &p))
+    }
+
+    /// Read-modify-write under the container's lock.
+    pub fn update<F: FnOnce(&mut Record)>(&self, id: &str, f: F) -> Result<Record, StoreError> {
+        let _l = self.lock(id)?;
+        let mut rec = self.read(id)?;
+        f(&mut rec);
+        self.write(&rec)?;
+        Ok(rec)
+    }
+
+    /// IDs of every container directory.
+    pub fn ids(&self) -> Result<Vec<String>, StoreError> {
+        let d = self.containers_dir();
+        let rd = match fs::read_dir(&d) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("listing", &d)(e)),
+        };
+        Ok(rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect())
+    }
+
+    /// Resolve a full ID, a name or a unique ID prefix (docker's order).
+    pub fn resolve(&self, query: &str) -> Result<String, StoreError> {
+        let q = query.strip_prefix('/').unwrap_or(query);
+        if q.is_empty() {
+            return Err(StoreError::NotFound(query.to_string()));
+        }
+        if q.len() == 64 && self.record_path(q).exists() {
+            return Ok(q.to_string());
+        }
+        if let Ok(owner) = fs::read_to_string(self.names_dir().join(q)) {
+            let owner = owner.trim();
+            if self.record_path(owner).exists() {
+                return Ok(owner.to_string());
+            }
+        }
+        if !q.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::NotFound(query.to_string()));
+        }
+        let q = q.to_ascii_lowercase();
+        let mut found = self.ids()?.into_iter().filter(|id| id.starts_with(&q));
+        match (found.next(), found.next()) {
+            (Some(id), None) if self.record_path(&id).exists() => Ok(id),
+            (Some(_), Some(_)) => Err(StoreError::Ambiguous(query.to_string())),
+            _ => Err(StoreError::NotFound(query.to_string())),
+        }
+    }
+
+    /// Every readable record, oldest first.
+    pub fn list(&self) -> Result<Vec<Record>, StoreError> {
+        let mut out: Vec<Record> = self
+            .ids()?
+            .iter()
+            .filter_map(|id| self.read(id).ok())
+            .collect();
+        out.sort_by(|a, b| a.created.cmp(&b.created));
+        Ok(out)
+    }
+
+    /// Remove the container's directory, name and lock file.
+    pub fn remove(&self, rec: &Record) -> Result<(), StoreError> {
+        let d = self.container_dir(&rec.id);
+        match fs::remove_dir_all(&d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("removing", &d)(e)),
+        }
+        self.release_name(rec.short_name(), &rec.id);
+        let _ = fs::remove_file(self.lock_path(&rec.id));
+        Ok(())
+    }
+}
+
+/// A process's start time (clock ticks since boot), /proc/PID/stat field 22.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &s[s.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// True when `pid` is alive and is the same process that started at `start_time`.
+pub fn process_alive(pid: i32, start_time: u64) -> bool {
+    pid > 0 && process_start_time(pid) == Some(start_time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ContainerConfig, HostFacts, RawOptions};
+
+    fn tmp_store() -> (Store, PathBuf) {
+        let base = std::env::temp_dir().join(format!("ocishim-store-{}", new_id()));
+        let s = Store::new(base.join("run"), base.join("lib"));
+        s.init().unwrap();
+        (s, base)
+    }
+
+    fn cfg() -> ContainerConfig {
+        RawOptions {
+            rootfs: Some("/tmp/r".into()),
+            args: vec!["true".into()],
+            ..Default::default()
+        }
+        .into_config(&HostFacts::detect())
+        .unwrap()
+    }
+
+    #[test]
+    fn ids_are_64_hex() {
+        let a = new_id();
+        assert_eq!(a.len(), 64);
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_ne!(a, new_id());
+    }
+
+    #[test]
+    fn records_names_and_lookup() {
+        let (s, base) = tmp_store();
+        let c = cfg();
+        let mut ids = Vec::new();
+        for (i, name) in ["web", "db"].iter().enumerate() {
+            let id = format!("{:x}{}", i + 10, &new_id()[1..]);
+            s.reserve_name(name, &id).unwrap();
+            fs::create_dir_all(s.container_dir(&id)).unwrap();
+            s.write(&Record::new(&id, name, &c, format!("2026-01-0{i}")))
+                .unwrap();
+            ids.push(id);
+        }
+        assert_eq!(s.resolve("web").unwrap(), ids[0]);
+        assert_eq!(s.resolve("/db").unwrap(), ids[1]);
+        assert_eq!(s.resolve(&ids[1]).unwrap(), ids[1]);
+        assert_eq!(s.resolve(&ids[0][..5]).unwrap(), ids[0]);
+        assert!(matches!(s.resolve("nosuch"), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            s.reserve_name("web", "x"),
+            Err(StoreError::NameInUse { .. })
+        ));
+        // Ambiguous prefix: both IDs start with a hex digit... make one share a prefix.
+        let twin = format!("{}{}", &ids[0][..4], &new_id()[4..]);
+        fs::create_dir_all(s.container_dir(&twin)).unwrap();
+        s.write(&Record::new(&twin, "twin", &c, "x".into()))
+            .unwrap();
+        assert!(matches!(
+            s.resolve(&ids[0][..4]),
+            Err(StoreError::Ambiguous(_))
+        ));
+        let rec = s
+            .update(&ids[0], |r| r.state.set_exited(3, "t".into()))
+            .unwrap();
+        assert_eq!(s.read(&ids[0]).unwrap().state.exit_code, 3);
+        s.remove(&rec).unwrap();
+        assert!(matches!(s.resolve("web"), Err(StoreError::NotFound(_))));
+        s.reserve_name("web", "new").unwrap();
+        assert_eq!(s.list().unwrap().len(), 2);
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn stale_name_is_reclaimed() {
+        let (s, base) = tmp_store();
+        s.reserve_name("ghost", &new_id()).unwrap();
+        s.reserve_name("ghost", "b").unwrap();
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn generated_names_vary() {
+        let id = new_id();
+        assert_ne!(generated_name(&id, 0), generated_name(&id, 1));
+        assert!(crate::config::validate_name(&generated_name(&id, 3)).is_ok());
+    }
+
+    #[test]
+    fn own_start_time() {
+        let me = std::process::id() as i32;
+        let t = process_start_time(me).unwrap();
+        assert!(process_alive(me, t));
+        assert!(!process_alive(me, t + 1));
+    }
+}

@@ -1,0 +1,141 @@
+//! Small wrappers over Linux calls that std and nix do not cover the way we need.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// `pidfd_open(2)`: a handle on a process that cannot be confused with a later one of
+/// the same PID. None when the process is already gone.
+pub fn pidfd_open(pid: i32) -> io::Result<Option<OwnedFd>> {
+    if pid <= 0 {
+        return Ok(None);
+    }
+    // SAFETY: plain syscall with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ESRCH) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    // SAFETY: the kernel just gave us this fd.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+}
+
+/// Wait until the process behind `fd` exits, or `timeout` passes. True when it exited.
+pub fn pidfd_wait(fd: &OwnedFd, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, ms) };
+        if r > 0 {
+            return true;
+        }
+        if r == 0 {
+            return false;
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return false;
+        }
+    }
+}
+
+/// Wait for `pid` (whose start time must match, so a reused PID is never waited on) to
+/// exit, for at most `timeout`. True when it is gone.
+pub fn wait_pid_gone(pid: i32, start_time: u64, timeout: Duration) -> bool {
+    let fd = match pidfd_open(pid) {
+        Ok(Some(fd)) => fd,
+        Ok(None) => return true,
+        Err(_) => return !crate::store::process_alive(pid, start_time),
+    };
+    if !crate::store::process_alive(pid, start_time) {
+        return true;
+    }
+    pidfd_wait(&fd, timeout)
+}
+
+/// Make this process a child subreaper: orphaned descendants (the container's init once
+/// the runtime exits) become our children.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Clear FD_CLOEXEC so the fd survives exec.
+pub fn clear_cloexec(fd: i32) -> io::Result<()> {
+    // SAFETY: fcntl on an fd number; errors are reported.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A pipe with both ends close-on-exec.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid 2-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us these fds.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Whether this kernel has cgroup namespaces.
+pub fn has_cgroup_ns() -> bool {
+    std::path::Path::new("/proc/self/ns/cgroup").exists()
+}
+
+/// Signal name or number → number ("KILL", "SIGKILL", "9").
+pub fn parse_signal(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|s| s as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("KILL"), Some(9));
+        assert_eq!(parse_signal("sigterm"), Some(15));
+        assert_eq!(parse_signal("SIGUSR1"), Some(10));
+        assert_eq!(parse_signal("2"), Some(2));
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("NOPE"), None);
+    }
+
+    #[test]
+    fn pidfd_of_exited_child() {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let fd = pidfd_open(c.id() as i32).unwrap().unwrap();
+        assert!(pidfd_wait(&fd, Duration::from_secs(5)));
+        c.wait().unwrap();
+    }
+}
