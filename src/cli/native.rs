@@ -513,7 +513,7 @@ fn ps(
     }
     let _ = writeln!(
         out,
-        "{:<14}{:<24}{:<24}{:<20}{:<28}NAMES",
+        "{:<14}{:<24}{:<24}{:<26}{:<32}NAMES",
         "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
     );
     for r in &recs {
@@ -532,7 +532,7 @@ fn ps(
         };
         let _ = writeln!(
             out,
-            "{:<14}{:<24}{:<24}{:<20}{:<28}{}",
+            "{:<14}{:<24}{:<24}{:<26}{:<32}{}",
             id_of(&r.id),
             image,
             command(r),

@@ -1,0 +1,280 @@
+//! Harness for the root integration tests: a private --root/--data-root/--runtime-root and
+//! cgroup parent per test, the real runtime (runc by default, OCISHIM_TEST_RUNTIME=crun),
+//! a busybox rootfs built from Debian's busybox-static, and leak checks.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ocishim");
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Fails (never skips) when the prerequisites are missing.
+pub fn require_root_and_runtime() -> String {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "the integration tests must run as root (they drive a real OCI runtime)"
+    );
+    let rt = runtime_name();
+    assert!(
+        ocishim::runtime::which(&rt).is_some(),
+        "the OCI runtime {rt:?} is not installed (apt-get install -y {rt})"
+    );
+    rt
+}
+
+pub fn runtime_name() -> String {
+    std::env::var("OCISHIM_TEST_RUNTIME").unwrap_or_else(|_| "runc".into())
+}
+
+/// The busybox rootfs, built once per test binary run.
+pub fn rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = std::env::var_os("OCISHIM_TEST_ROOTFS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| manifest.join("fixtures/rootfs"));
+        let st = Command::new(manifest.join("scripts/build-rootfs"))
+            .arg(&dir)
+            .status()
+            .expect("running scripts/build-rootfs");
+        assert!(st.success(), "scripts/build-rootfs failed");
+        assert!(dir.join("bin/busybox").exists());
+        dir
+    })
+}
+
+fn random_tag() -> String {
+    let id = ocishim::store::new_id();
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        &id[..6]
+    )
+}
+
+/// One test's private ocishim installation.
+pub struct Env {
+    pub base: PathBuf,
+    pub root: PathBuf,
+    pub data_root: PathBuf,
+    pub runtime_root: PathBuf,
+    pub runtime: String,
+    pub cgroup_parent: String,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let runtime = require_root_and_runtime();
+        rootfs();
+        let tag = random_tag();
+        let base = std::env::temp_dir().join(format!("ocishim-test-{tag}"));
+        let env = Env {
+            root: base.join("run"),
+            data_root: base.join("lib"),
+            runtime_root: base.join("rt"),
+            base,
+            runtime,
+            cgroup_parent: format!("ocishim-test-{tag}"),
+        };
+        std::fs::create_dir_all(&env.base).unwrap();
+        env
+    }
+
+    pub fn rootfs(&self) -> String {
+        rootfs().display().to_string()
+    }
+
+    /// The command with this env's global flags; `run`/`create`/`spec` also get the
+    /// test's cgroup parent.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--data-root")
+            .arg(&self.data_root)
+            .arg("--runtime")
+            .arg(&self.runtime)
+            .arg("--runtime-root")
+            .arg(&self.runtime_root);
+        let mut it = args.iter();
+        if let Some(first) = it.next() {
+            c.arg(first);
+            if matches!(*first, "run" | "create" | "spec") {
+                c.arg("--cgroup-parent").arg(&self.cgroup_parent);
+            }
+        }
+        c.args(it);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    pub fn ocishim(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("running ocishim")
+    }
+
+    /// Run and require success; returns stdout trimmed.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.ocishim(args);
+        assert!(
+            o.status.success(),
+            "ocishim {args:?} failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// `run -d --rootfs ROOTFS [opts] CMD...`; returns the ID.
+    pub fn run_d(&self, opts: &[&str], cmd: &[&str]) -> String {
+        let rootfs = self.rootfs();
+        let mut a = vec!["run", "-d", "--rootfs", rootfs.as_str()];
+        a.extend_from_slice(opts);
+        a.extend_from_slice(cmd);
+        let id = self.ok(&a);
+        assert_eq!(id.len(), 64, "run -d prints the full ID, got {id:?}");
+        id
+    }
+
+    pub fn inspect(&self, id: &str) -> Value {
+        let out = self.ok(&["inspect", id]);
+        let v: Value = serde_json::from_str(&out).expect("inspect prints JSON");
+        v[0].clone()
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.inspect(id)["State"]["Status"].as_str().unwrap_or("").to_string()
+    }
+
+    /// Poll until the container has exited (bounded).
+    pub fn wait_exited(&self, id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.inspect(id);
+            if v["State"]["Status"] == "exited" {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "container {id} did not exit: {v}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The runtime's view of a container (None when it does not know it).
+    pub fn runtime_state(&self, id: &str) -> Option<Value> {
+        let o = Command::new(&self.runtime)
+            .arg("--root")
+            .arg(&self.runtime_root)
+            .arg("state")
+            .arg(id)
+            .output()
+            .unwrap();
+        if !o.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&o.stdout).ok()
+    }
+
+    /// Every cgroup directory of this container that exists, in every hierarchy.
+    pub fn cgroup_dirs(&self, id: &str) -> Vec<PathBuf> {
+        cgroup_mounts()
+            .into_iter()
+            .map(|m| m.join(&self.cgroup_parent).join(id))
+            .filter(|p| p.exists())
+            .collect()
+    }
+
+    /// Assert nothing of the container is left: record, runtime state, cgroups, mounts,
+    /// processes (`pids` known to have belonged to it).
+    pub fn assert_gone(&self, id: &str, pids: &[i64]) {
+        assert!(
+            !self.data_root.join("containers").join(id).exists(),
+            "container dir of {id} left behind"
+        );
+        assert!(self.runtime_state(id).is_none(), "runtime state of {id} left behind");
+        assert!(
+            !self.runtime_root.join(id).exists(),
+            "runtime state dir of {id} left behind"
+        );
+        let cg = self.cgroup_dirs(id);
+        assert!(cg.is_empty(), "cgroups of {id} left behind: {cg:?}");
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(id), "mounts of {id} left behind");
+        for &pid in pids {
+            if pid > 0 {
+                let alive = Path::new(&format!("/proc/{pid}")).exists()
+                    && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .map(|s| !s.contains(") Z "))
+                        .unwrap_or(false);
+                assert!(!alive, "process {pid} of {id} still alive");
+            }
+        }
+    }
+
+    /// Nothing at all in this env: no records, names, runtime states.
+    pub fn assert_empty(&self) {
+        let ids: Vec<_> = std::fs::read_dir(self.data_root.join("containers"))
+            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(ids.is_empty(), "records left: {ids:?}");
+        let states: Vec<_> = std::fs::read_dir(&self.runtime_root)
+            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(states.is_empty(), "runtime states left: {states:?}");
+        for m in cgroup_mounts() {
+            let p = m.join(&self.cgroup_parent);
+            let children: Vec<_> = std::fs::read_dir(&p)
+                .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            assert!(children.is_empty(), "cgroups left under {}: {children:?}", p.display());
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // Remove whatever the test left (a failed assertion mid-test), then our dirs.
+        if let Ok(o) = self.cmd(&["ps", "-aq", "--no-trunc"]).output() {
+            for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                let _ = self.cmd(&["rm", "-f", id]).output();
+            }
+        }
+        for m in cgroup_mounts() {
+            let _ = std::fs::remove_dir(m.join(&self.cgroup_parent));
+        }
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// Mount points of the cgroup hierarchies (v1 controllers, and the v2 mount if any).
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let fstype = post.split_whitespace().next()?;
+            if fstype != "cgroup" && fstype != "cgroup2" {
+                return None;
+            }
+            pre.split_whitespace().nth(4).map(PathBuf::from)
+        })
+        .collect()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}

@@ -1,0 +1,464 @@
+//! Core lifecycle against the real runtime (runc; crun with OCISHIM_TEST_RUNTIME=crun).
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{stderr, stdout, Env};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn one_line_error(o: &std::process::Output) -> String {
+    let err = stderr(o);
+    assert_eq!(err.lines().count(), 1, "expected one stderr line, got {err:?}");
+    assert!(err.starts_with("ocishim: "), "{err:?}");
+    err
+}
+
+#[test]
+fn run_detached_then_logs_interleaved() {
+    let env = Env::new();
+    // Spaced writes keep their order across the two streams in the log (within one
+    // stream the order always holds; two pipes ready at once have no order between them).
+    let id = env.run_d(
+        &[],
+        &["sh", "-c", "echo o1; sleep 0.2; echo e1 >&2; sleep 0.2; echo o2; sleep 0.2; echo e2 >&2; sleep 0.2; printf tail"],
+    );
+    let v = env.wait_exited(&id, WAIT);
+    assert_eq!(v["State"]["ExitCode"], 0);
+    let log_path = v["LogPath"].as_str().unwrap().to_string();
+    let o = env.ocishim(&["logs", &id]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o), "o1\no2\ntail");
+    assert_eq!(stderr(&o), "e1\ne2\n");
+    // The raw file: docker's json-file, one object per line, in the order written.
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let entries: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let got: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| (e["stream"].as_str().unwrap().into(), e["log"].as_str().unwrap().into()))
+        .collect();
+    let want = [("stdout", "o1\n"), ("stderr", "e1\n"), ("stdout", "o2\n"), ("stderr", "e2\n"), ("stdout", "tail")];
+    assert_eq!(got, want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>());
+    for e in &entries {
+        let t = e["time"].as_str().unwrap();
+        assert_eq!(t.len(), 30, "RFC3339 with 9 fractional digits: {t}");
+        assert!(t.ends_with('Z'));
+    }
+    env.ok(&["rm", &id]);
+    env.assert_gone(&id, &[]);
+}
+
+#[test]
+fn attached_run_returns_the_containers_exit_code() {
+    let env = Env::new();
+    let r = env.rootfs();
+    let o = env.ocishim(&["run", "--name", "first", "--rootfs", &r, "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(stdout(&o), "out\n");
+    assert_eq!(stderr(&o), "err\n");
+    let v = env.inspect("first");
+    assert_eq!(v["State"]["ExitCode"], 3);
+    assert_eq!(v["State"]["Status"], "exited");
+    env.ok(&["rm", "first"]);
+    let o = env.ocishim(&["run", "--rm", "--rootfs", &r, "sh", "-c", "sh -c 'kill -9 $$'; exit $?"]);
+    assert_eq!(o.status.code(), Some(137));
+    // --log-driver none: output still reaches an attached caller, no log file.
+    let o = env.ocishim(&["run", "--log-driver", "none", "--name", "nolog", "--rootfs", &r, "echo", "direct"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), "direct\n");
+    let v = env.inspect("nolog");
+    assert_eq!(v["LogPath"], "");
+    let o = env.ocishim(&["logs", "nolog"]);
+    assert_eq!(o.status.code(), Some(125));
+    one_line_error(&o);
+    env.ok(&["rm", "nolog"]);
+    env.assert_empty();
+}
+
+#[test]
+fn pause_resume_through_the_runtime() {
+    let env = Env::new();
+    let id = env.run_d(&[], &["sleep", "1000"]);
+    assert_eq!(env.runtime_state(&id).unwrap()["status"], "running");
+    env.ok(&["pause", &id[..12]]);
+    assert_eq!(env.runtime_state(&id).unwrap()["status"], "paused");
+    let v = env.inspect(&id);
+    assert_eq!(v["State"]["Paused"], true);
+    assert_eq!(v["State"]["Status"], "paused");
+    env.ok(&["resume", &id]);
+    assert_eq!(env.runtime_state(&id).unwrap()["status"], "running");
+    env.ok(&["pause", &id]);
+    env.ok(&["unpause", &id]);
+    let v = env.inspect(&id);
+    assert_eq!(v["State"]["Paused"], false);
+    assert_eq!(v["State"]["Running"], true);
+    // resume of a running container is an error
+    let o = env.ocishim(&["resume", &id]);
+    assert_eq!(o.status.code(), Some(125));
+    one_line_error(&o);
+    env.ok(&["rm", "-f", &id]);
+    env.assert_gone(&id, &[]);
+}
+
+#[test]
+fn rm_f_of_running_and_paused_leaves_nothing() {
+    let env = Env::new();
+    let a = env.run_d(&[], &["sleep", "1000"]);
+    let b = env.run_d(&[], &["sh", "-c", "sleep 1000 & sleep 1000"]);
+    env.ok(&["pause", &b]);
+    let pids = |id: &str| {
+        let v = env.inspect(id);
+        vec![v["State"]["Pid"].as_i64().unwrap(), v["Ocishim"]["MonitorPid"].as_i64().unwrap()]
+    };
+    let (pa, pb) = (pids(&a), pids(&b));
+    assert!(pa.iter().chain(&pb).all(|p| *p > 0));
+    assert!(!env.cgroup_dirs(&a).is_empty(), "the container has cgroups while running");
+    // rm without -f refuses a running container
+    let o = env.ocishim(&["rm", &a]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(one_line_error(&o).contains("force"));
+    env.ok(&["rm", "-f", &a]);
+    env.ok(&["rm", "-f", &b]);
+    env.assert_gone(&a, &pa);
+    env.assert_gone(&b, &pb);
+    env.assert_empty();
+}
+
+#[test]
+fn missing_command_is_127() {
+    let env = Env::new();
+    let r = env.rootfs();
+    let o = env.ocishim(&["run", "-d", "--rootfs", &r, "nosuchcommand"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    let err = one_line_error(&o);
+    assert!(err.contains("nosuchcommand"), "{err}");
+    let id = stdout(&o).trim().to_string();
+    assert_eq!(id.len(), 64, "the ID is printed so a scheduler can rm it");
+    let v = env.inspect(&id);
+    assert_eq!(v["State"]["ExitCode"], 127);
+    assert!(v["State"]["Error"].as_str().unwrap().contains("nosuchcommand"));
+    assert_eq!(v["State"]["Running"], false);
+    // rolled back: no runtime state, no cgroup, no bundle
+    assert!(env.runtime_state(&id).is_none());
+    assert!(env.cgroup_dirs(&id).is_empty());
+    assert!(!env.data_root.join("containers").join(&id).join("bundle").exists());
+    // attached run: the same status
+    let o = env.ocishim(&["run", "--rm", "--rootfs", &r, "/bin/nosuch"]);
+    assert_eq!(o.status.code(), Some(127));
+    env.ok(&["rm", &id]);
+    env.assert_gone(&id, &[]);
+    env.assert_empty();
+}
+
+#[test]
+fn non_executable_is_126() {
+    let env = Env::new();
+    let r = env.rootfs();
+    let o = env.ocishim(&["run", "-d", "--rootfs", &r, "/etc/passwd"]);
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+    one_line_error(&o);
+    let id = stdout(&o).trim().to_string();
+    assert_eq!(env.inspect(&id)["State"]["ExitCode"], 126);
+    env.ok(&["rm", &id]);
+    // A directory as the command: runc says "permission denied" (126 as docker);
+    // crun says "Operation not permitted", which docker maps to 125 / State 128.
+    let (cli, state) = if env.runtime == "crun" { (125, 128) } else { (126, 126) };
+    let o = env.ocishim(&["run", "-d", "--rootfs", &r, "/etc"]);
+    assert_eq!(o.status.code(), Some(cli), "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
+    assert_eq!(env.inspect(&id)["State"]["ExitCode"], state);
+    env.ok(&["rm", &id]);
+    env.assert_empty();
+}
+
+#[test]
+fn file_onto_directory_is_125_with_state_127_and_hint() {
+    let env = Env::new();
+    let r = env.rootfs();
+    let file = env.base.join("afile");
+    std::fs::write(&file, "x").unwrap();
+    let vol = format!("{}:/etc", file.display());
+    let o = env.ocishim(&["run", "-d", "-v", &vol, "--rootfs", &r, "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    let err = one_line_error(&o);
+    assert!(err.contains("Are you trying to mount a directory onto a file (or vice-versa)?"), "{err}");
+    let id = stdout(&o).trim().to_string();
+    let v = env.inspect(&id);
+    assert_eq!(v["State"]["ExitCode"], 127);
+    assert!(v["State"]["Error"].as_str().unwrap().contains("Check if the specified host path exists"));
+    assert!(env.runtime_state(&id).is_none());
+    assert!(env.cgroup_dirs(&id).is_empty());
+    env.ok(&["rm", &id]);
+    env.assert_empty();
+}
+
+#[test]
+fn bad_flag_values_create_nothing() {
+    let env = Env::new();
+    let r = env.rootfs();
+    let cases: &[&[&str]] = &[
+        &["--memory", "12q"],
+        &["--name", "../x"],
+        &["--cpus", "-1"],
+        &["--memory-swap", "1g"],
+        &["--cpu-shares", "many"],
+        &["--ulimit", "nofile=2:1"],
+        &["--cap-add", "CAP_NOPE"],
+        &["--network", "bridge"],
+        &["--dns", "notanip"],
+        &["-v", "relative:/x"],
+        &["-v", "/nonexistent-ocishim-src:/x"],
+        &["--device", "/dev/nonexistent-ocishim"],
+        &["-u", "nosuchuser"],
+        &["--log-driver", "syslog"],
+        &["--oom-score-adj", "5000"],
+        &["--no-such-flag"],
+    ];
+    for case in cases {
+        for mode in [&["run", "-d"][..], &["create"][..]] {
+            let mut args: Vec<&str> = mode.to_vec();
+            args.extend_from_slice(case);
+            args.extend_from_slice(&["--rootfs", &r, "true"]);
+            let o = env.ocishim(&args);
+            assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));
+            one_line_error(&o);
+            assert!(stdout(&o).is_empty(), "{args:?} printed {:?}", stdout(&o));
+        }
+    }
+    let o = env.ocishim(&["run", "-d", "--rootfs", "/nonexistent-rootfs", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    one_line_error(&o);
+    let o = env.ocishim(&["run", "-d", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    one_line_error(&o);
+    env.assert_empty();
+    let names: Vec<_> = std::fs::read_dir(env.data_root.join("names"))
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(names.is_empty(), "names left: {names:?}");
+}
+
+#[test]
+fn twenty_parallel_runs() {
+    let env = Env::new();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..20)
+            .map(|i| {
+                let env = &env;
+                s.spawn(move || env.run_d(&["--name", &format!("par{i}")], &["sleep", "1000"]))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let set: HashSet<&String> = ids.iter().collect();
+    assert_eq!(set.len(), 20);
+    for id in &ids {
+        assert_eq!(env.runtime_state(id).unwrap()["status"], "running");
+    }
+    let listed = env.ok(&["ps", "-q", "--no-trunc"]);
+    assert_eq!(listed.lines().count(), 20);
+    let listed = env.ok(&["ps", "-q", "--filter", "name=par1"]);
+    assert_eq!(listed.lines().count(), 11, "unanchored regex: par1, par10..par19");
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    env.ok(&args);
+    for id in &ids {
+        env.assert_gone(id, &[]);
+    }
+    env.assert_empty();
+}
+
+#[test]
+fn fifty_thousand_lines_written_at_exit_are_all_logged() {
+    let env = Env::new();
+    let id = env.run_d(&[], &["seq", "1", "50000"]);
+    let v = env.wait_exited(&id, Duration::from_secs(60));
+    assert_eq!(v["State"]["ExitCode"], 0);
+    let o = env.ocishim(&["logs", &id]);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 50000);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(*l, (i + 1).to_string());
+    }
+    // A long line is split at 16 KiB, and a final line without newline is kept.
+    let id2 = env.run_d(&[], &["sh", "-c", "head -c 40000 /dev/zero | tr '\\0' x; echo; printf end"]);
+    env.wait_exited(&id2, WAIT);
+    let text = std::fs::read_to_string(env.inspect(&id2)["LogPath"].as_str().unwrap()).unwrap();
+    let logs: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["log"].as_str().unwrap().to_string())
+        .collect();
+    let lens: Vec<usize> = logs.iter().map(String::len).collect();
+    assert_eq!(lens, [16384, 16384, 40000 - 32768 + 1, 3]);
+    assert_eq!(logs[3], "end");
+    env.ok(&["rm", &id, &id2]);
+    env.assert_empty();
+}
+
+#[test]
+fn create_then_start_and_restart() {
+    let env = Env::new();
+    let r = env.rootfs();
+    let id = env.ok(&["create", "--name", "later", "--rootfs", &r, "sh", "-c", "echo ran; sleep 1000"]);
+    assert_eq!(env.status(&id), "created");
+    assert_eq!(env.runtime_state(&id).unwrap()["status"], "created");
+    env.ok(&["start", "later"]);
+    assert_eq!(env.status(&id), "running");
+    // sh as the namespace's init ignores TERM without a handler: KILL from outside ends it.
+    env.ok(&["kill", "-s", "TERM", "later"]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(env.status(&id), "running");
+    env.ok(&["kill", "-s", "SIGKILL", "later"]);
+    let v = env.wait_exited(&id, WAIT);
+    assert_eq!(v["State"]["ExitCode"], 137);
+    assert_eq!(v["State"]["OOMKilled"], false);
+    assert_eq!(stdout(&env.ocishim(&["logs", "later"])), "ran\n");
+    assert!(env.runtime_state(&id).is_none(), "the monitor deletes the runtime state on exit");
+    // docker start of an exited container runs it again
+    env.ok(&["start", &id]);
+    assert_eq!(env.status(&id), "running");
+    env.ok(&["rm", "-f", &id]);
+    env.assert_gone(&id, &[]);
+}
+
+#[test]
+fn names_prefixes_and_missing_containers() {
+    let env = Env::new();
+    let id = env.run_d(&["--name", "web.1"], &["sleep", "1000"]);
+    let o = env.ocishim(&["run", "-d", "--name", "web.1", "--rootfs", &env.rootfs(), "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(one_line_error(&o).contains("already in use"));
+    assert_eq!(env.inspect("web.1")["Id"], id.as_str());
+    assert_eq!(env.inspect(&id[..6])["Name"], "/web.1");
+    let missing = "0".repeat(64);
+    let o = env.ocishim(&["rm", "-f", &missing]);
+    assert_eq!(o.status.code(), Some(0), "rm of a missing full ID is quiet: {}", stderr(&o));
+    assert!(stderr(&o).is_empty());
+    let o = env.ocishim(&["rm", "-f", "nosuchname"]);
+    assert_eq!(o.status.code(), Some(125));
+    one_line_error(&o);
+    let o = env.ocishim(&["inspect", "nosuchname"]);
+    assert_eq!(o.status.code(), Some(125));
+    env.ok(&["rm", "-f", "web.1"]);
+    env.assert_gone(&id, &[]);
+}
+
+#[test]
+fn auto_remove_detached() {
+    let env = Env::new();
+    let id = env.run_d(&["--rm"], &["true"]);
+    for _ in 0..500 {
+        if !env.data_root.join("containers").join(&id).exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.assert_gone(&id, &[]);
+}
+
+#[test]
+fn killed_monitor_leaves_the_container_running() {
+    let env = Env::new();
+    let id = env.run_d(&[], &["sleep", "1000"]);
+    let v = env.inspect(&id);
+    let mpid = v["Ocishim"]["MonitorPid"].as_i64().unwrap() as i32;
+    let pid = v["State"]["Pid"].as_i64().unwrap();
+    assert!(mpid > 0);
+    // SAFETY: a PID this test's container run started (recorded by ocishim).
+    assert_eq!(unsafe { libc::kill(mpid, libc::SIGKILL) }, 0);
+    for _ in 0..250 {
+        if !Path::new(&format!("/proc/{mpid}")).exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(env.runtime_state(&id).unwrap()["status"], "running");
+    let v = env.inspect(&id);
+    assert_eq!(v["Ocishim"]["MonitorGone"], true);
+    assert_eq!(v["State"]["Running"], true);
+    env.ok(&["pause", &id]);
+    assert_eq!(env.runtime_state(&id).unwrap()["status"], "paused");
+    env.ok(&["resume", &id]);
+    env.ok(&["rm", "-f", &id]);
+    env.assert_gone(&id, &[pid, mpid as i64]);
+}
+
+#[test]
+fn options_reach_the_container() {
+    let env = Env::new();
+    let r = env.rootfs();
+    let o = env.ocishim(&[
+        "run", "--rm", "--rootfs", &r, "-e", "GREETING=hi", "-w", "/tmp", "-u", "user",
+        "--hostname", "box", "--dns", "10.9.8.7", "--dns-search", "corp.example",
+        "--read-only", "sh", "-c",
+        "echo $GREETING; pwd; id -u; id -G; hostname; cat /etc/hostname; grep nameserver /etc/resolv.conf; grep search /etc/resolv.conf; touch /x 2>/dev/null || echo ro",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "hi\n/tmp\n1000\n1000 10\nbox\nbox\nnameserver 10.9.8.7\nsearch corp.example\nro\n"
+    );
+    // default hostname: the first 12 characters of the ID
+    let id = env.run_d(&[], &["sh", "-c", "hostname; cat /proc/self/status | grep CapEff"]);
+    env.wait_exited(&id, WAIT);
+    let out = stdout(&env.ocishim(&["logs", &id]));
+    assert!(out.starts_with(&format!("{}\n", &id[..12])), "{out}");
+    assert!(out.contains("CapEff:\t00000000a80425fb"), "docker's default capabilities: {out}");
+    env.ok(&["rm", &id]);
+    env.assert_empty();
+}
+
+#[test]
+fn generated_specs_validate_against_the_schema() {
+    let env = Env::new();
+    let r = env.rootfs();
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/oci-runtime-schema");
+    assert!(schema.join("config-schema.json").exists(), "the OCI schema is missing at {}", schema.display());
+    let combos: &[&[&str]] = &[
+        &[],
+        &["--memory", "64m"],
+        &["--memory", "64m", "--memory-swap", "-1", "--memory-reservation", "32m"],
+        &["--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0"],
+        &["--cpu-period", "50000", "--cpu-quota", "25000", "--pids-limit", "64"],
+        &["--privileged"],
+        &["--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "--security-opt", "no-new-privileges"],
+        &["--read-only", "--tmpfs", "/run:size=1m", "-v", "/tmp:/hosttmp:ro"],
+        &["--device", "/dev/null:/dev/mynull:rw"],
+        &["--ulimit", "nofile=1024:2048", "--ulimit", "nproc=100", "--oom-score-adj", "-500"],
+        &["--network", "host", "-u", "user", "-w", "/tmp", "-e", "A=B", "--label", "x=y"],
+        &["--dns", "1.1.1.1", "--dns-search", "a.b", "--dns-option", "ndots:2", "--add-host", "db:10.0.0.9"],
+    ];
+    let mut files = Vec::new();
+    for (i, c) in combos.iter().enumerate() {
+        let mut args = vec!["spec", "--rootfs", &r];
+        args.extend_from_slice(c);
+        args.push("true");
+        let out = env.ok(&args);
+        let f = env.base.join(format!("spec{i}.json"));
+        std::fs::write(&f, out).unwrap();
+        files.push(f);
+    }
+    let o = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/validate-spec.py"))
+        .arg(&schema)
+        .args(&files)
+        .output()
+        .expect("python3 with jsonschema is required");
+    assert!(o.status.success(), "schema validation failed:\n{}{}", stdout(&o), stderr(&o));
+    // The validator does catch a broken spec.
+    let broken = env.base.join("broken.json");
+    std::fs::write(&broken, r#"{"ociVersion": 1, "process": {"cwd": 5}}"#).unwrap();
+    let o = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/validate-spec.py"))
+        .arg(&schema)
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    env.assert_empty();
+}
