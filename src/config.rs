@@ -920,7 +920,7 @@ impl RawOptions {
                 let ok = p
                     .split('/')
                     .all(|c| c != ".." && c != "." && !c.contains(char::is_whitespace))
-                    && p.trim_matches('/') != "";
+                    && !p.trim_matches('/').is_empty();
                 if !ok {
                     return Err(invalid(
                         "--cgroup-parent",

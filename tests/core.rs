@@ -13,7 +13,11 @@ const WAIT: Duration = Duration::from_secs(15);
 
 fn one_line_error(o: &std::process::Output) -> String {
     let err = stderr(o);
-    assert_eq!(err.lines().count(), 1, "expected one stderr line, got {err:?}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "expected one stderr line, got {err:?}"
+    );
     assert!(err.starts_with("ocishim: "), "{err:?}");
     err
 }
@@ -36,13 +40,32 @@ fn run_detached_then_logs_interleaved() {
     assert_eq!(stderr(&o), "e1\ne2\n");
     // The raw file: docker's json-file, one object per line, in the order written.
     let text = std::fs::read_to_string(&log_path).unwrap();
-    let entries: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let entries: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let got: Vec<(String, String)> = entries
         .iter()
-        .map(|e| (e["stream"].as_str().unwrap().into(), e["log"].as_str().unwrap().into()))
+        .map(|e| {
+            (
+                e["stream"].as_str().unwrap().into(),
+                e["log"].as_str().unwrap().into(),
+            )
+        })
         .collect();
-    let want = [("stdout", "o1\n"), ("stderr", "e1\n"), ("stdout", "o2\n"), ("stderr", "e2\n"), ("stdout", "tail")];
-    assert_eq!(got, want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>());
+    let want = [
+        ("stdout", "o1\n"),
+        ("stderr", "e1\n"),
+        ("stdout", "o2\n"),
+        ("stderr", "e2\n"),
+        ("stdout", "tail"),
+    ];
+    assert_eq!(
+        got,
+        want.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    );
     for e in &entries {
         let t = e["time"].as_str().unwrap();
         assert_eq!(t.len(), 30, "RFC3339 with 9 fractional digits: {t}");
@@ -56,7 +79,16 @@ fn run_detached_then_logs_interleaved() {
 fn attached_run_returns_the_containers_exit_code() {
     let env = Env::new();
     let r = env.rootfs();
-    let o = env.ocishim(&["run", "--name", "first", "--rootfs", &r, "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    let o = env.ocishim(&[
+        "run",
+        "--name",
+        "first",
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
     assert_eq!(o.status.code(), Some(3));
     assert_eq!(stdout(&o), "out\n");
     assert_eq!(stderr(&o), "err\n");
@@ -64,10 +96,28 @@ fn attached_run_returns_the_containers_exit_code() {
     assert_eq!(v["State"]["ExitCode"], 3);
     assert_eq!(v["State"]["Status"], "exited");
     env.ok(&["rm", "first"]);
-    let o = env.ocishim(&["run", "--rm", "--rootfs", &r, "sh", "-c", "sh -c 'kill -9 $$'; exit $?"]);
+    let o = env.ocishim(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        "sh -c 'kill -9 $$'; exit $?",
+    ]);
     assert_eq!(o.status.code(), Some(137));
     // --log-driver none: output still reaches an attached caller, no log file.
-    let o = env.ocishim(&["run", "--log-driver", "none", "--name", "nolog", "--rootfs", &r, "echo", "direct"]);
+    let o = env.ocishim(&[
+        "run",
+        "--log-driver",
+        "none",
+        "--name",
+        "nolog",
+        "--rootfs",
+        &r,
+        "echo",
+        "direct",
+    ]);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stdout(&o), "direct\n");
     let v = env.inspect("nolog");
@@ -112,11 +162,17 @@ fn rm_f_of_running_and_paused_leaves_nothing() {
     env.ok(&["pause", &b]);
     let pids = |id: &str| {
         let v = env.inspect(id);
-        vec![v["State"]["Pid"].as_i64().unwrap(), v["Ocishim"]["MonitorPid"].as_i64().unwrap()]
+        vec![
+            v["State"]["Pid"].as_i64().unwrap(),
+            v["Ocishim"]["MonitorPid"].as_i64().unwrap(),
+        ]
     };
     let (pa, pb) = (pids(&a), pids(&b));
     assert!(pa.iter().chain(&pb).all(|p| *p > 0));
-    assert!(!env.cgroup_dirs(&a).is_empty(), "the container has cgroups while running");
+    assert!(
+        !env.cgroup_dirs(&a).is_empty(),
+        "the container has cgroups while running"
+    );
     // rm without -f refuses a running container
     let o = env.ocishim(&["rm", &a]);
     assert_eq!(o.status.code(), Some(125));
@@ -140,12 +196,24 @@ fn missing_command_is_127() {
     assert_eq!(id.len(), 64, "the ID is printed so a scheduler can rm it");
     let v = env.inspect(&id);
     assert_eq!(v["State"]["ExitCode"], 127);
-    assert!(v["State"]["Error"].as_str().unwrap().contains("nosuchcommand"));
+    assert!(v["State"]["Error"]
+        .as_str()
+        .unwrap()
+        .contains("nosuchcommand"));
     assert_eq!(v["State"]["Running"], false);
     // rolled back: no runtime state, no cgroup, no bundle
     assert!(env.runtime_state(&id).is_none());
     assert!(env.cgroup_dirs(&id).is_empty());
-    assert!(!env.data_root.join("containers").join(&id).join("bundle").exists());
+    assert!(!env
+        .data_root
+        .join("containers")
+        .join(&id)
+        .join("bundle")
+        .exists());
+    assert!(
+        common::processes_mentioning(&id).is_empty(),
+        "no monitor is left"
+    );
     // attached run: the same status
     let o = env.ocishim(&["run", "--rm", "--rootfs", &r, "/bin/nosuch"]);
     assert_eq!(o.status.code(), Some(127));
@@ -166,7 +234,11 @@ fn non_executable_is_126() {
     env.ok(&["rm", &id]);
     // A directory as the command: runc says "permission denied" (126 as docker);
     // crun says "Operation not permitted", which docker maps to 125 / State 128.
-    let (cli, state) = if env.runtime == "crun" { (125, 128) } else { (126, 126) };
+    let (cli, state) = if env.runtime == "crun" {
+        (125, 128)
+    } else {
+        (126, 126)
+    };
     let o = env.ocishim(&["run", "-d", "--rootfs", &r, "/etc"]);
     assert_eq!(o.status.code(), Some(cli), "{}", stderr(&o));
     let id = stdout(&o).trim().to_string();
@@ -185,11 +257,17 @@ fn file_onto_directory_is_125_with_state_127_and_hint() {
     let o = env.ocishim(&["run", "-d", "-v", &vol, "--rootfs", &r, "true"]);
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     let err = one_line_error(&o);
-    assert!(err.contains("Are you trying to mount a directory onto a file (or vice-versa)?"), "{err}");
+    assert!(
+        err.contains("Are you trying to mount a directory onto a file (or vice-versa)?"),
+        "{err}"
+    );
     let id = stdout(&o).trim().to_string();
     let v = env.inspect(&id);
     assert_eq!(v["State"]["ExitCode"], 127);
-    assert!(v["State"]["Error"].as_str().unwrap().contains("Check if the specified host path exists"));
+    assert!(v["State"]["Error"]
+        .as_str()
+        .unwrap()
+        .contains("Check if the specified host path exists"));
     assert!(env.runtime_state(&id).is_none());
     assert!(env.cgroup_dirs(&id).is_empty());
     env.ok(&["rm", &id]);
@@ -262,7 +340,11 @@ fn twenty_parallel_runs() {
     let listed = env.ok(&["ps", "-q", "--no-trunc"]);
     assert_eq!(listed.lines().count(), 20);
     let listed = env.ok(&["ps", "-q", "--filter", "name=par1"]);
-    assert_eq!(listed.lines().count(), 11, "unanchored regex: par1, par10..par19");
+    assert_eq!(
+        listed.lines().count(),
+        11,
+        "unanchored regex: par1, par10..par19"
+    );
     let mut args = vec!["rm", "-f"];
     args.extend(ids.iter().map(String::as_str));
     env.ok(&args);
@@ -286,12 +368,24 @@ fn fifty_thousand_lines_written_at_exit_are_all_logged() {
         assert_eq!(*l, (i + 1).to_string());
     }
     // A long line is split at 16 KiB, and a final line without newline is kept.
-    let id2 = env.run_d(&[], &["sh", "-c", "head -c 40000 /dev/zero | tr '\\0' x; echo; printf end"]);
+    let id2 = env.run_d(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "head -c 40000 /dev/zero | tr '\\0' x; echo; printf end",
+        ],
+    );
     env.wait_exited(&id2, WAIT);
     let text = std::fs::read_to_string(env.inspect(&id2)["LogPath"].as_str().unwrap()).unwrap();
     let logs: Vec<String> = text
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["log"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["log"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let lens: Vec<usize> = logs.iter().map(String::len).collect();
     assert_eq!(lens, [16384, 16384, 40000 - 32768 + 1, 3]);
@@ -304,7 +398,16 @@ fn fifty_thousand_lines_written_at_exit_are_all_logged() {
 fn create_then_start_and_restart() {
     let env = Env::new();
     let r = env.rootfs();
-    let id = env.ok(&["create", "--name", "later", "--rootfs", &r, "sh", "-c", "echo ran; sleep 1000"]);
+    let id = env.ok(&[
+        "create",
+        "--name",
+        "later",
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        "echo ran; sleep 1000",
+    ]);
     assert_eq!(env.status(&id), "created");
     assert_eq!(env.runtime_state(&id).unwrap()["status"], "created");
     env.ok(&["start", "later"]);
@@ -318,7 +421,10 @@ fn create_then_start_and_restart() {
     assert_eq!(v["State"]["ExitCode"], 137);
     assert_eq!(v["State"]["OOMKilled"], false);
     assert_eq!(stdout(&env.ocishim(&["logs", "later"])), "ran\n");
-    assert!(env.runtime_state(&id).is_none(), "the monitor deletes the runtime state on exit");
+    assert!(
+        env.runtime_state(&id).is_none(),
+        "the monitor deletes the runtime state on exit"
+    );
     // docker start of an exited container runs it again
     env.ok(&["start", &id]);
     assert_eq!(env.status(&id), "running");
@@ -330,14 +436,27 @@ fn create_then_start_and_restart() {
 fn names_prefixes_and_missing_containers() {
     let env = Env::new();
     let id = env.run_d(&["--name", "web.1"], &["sleep", "1000"]);
-    let o = env.ocishim(&["run", "-d", "--name", "web.1", "--rootfs", &env.rootfs(), "true"]);
+    let o = env.ocishim(&[
+        "run",
+        "-d",
+        "--name",
+        "web.1",
+        "--rootfs",
+        &env.rootfs(),
+        "true",
+    ]);
     assert_eq!(o.status.code(), Some(125));
     assert!(one_line_error(&o).contains("already in use"));
     assert_eq!(env.inspect("web.1")["Id"], id.as_str());
     assert_eq!(env.inspect(&id[..6])["Name"], "/web.1");
     let missing = "0".repeat(64);
     let o = env.ocishim(&["rm", "-f", &missing]);
-    assert_eq!(o.status.code(), Some(0), "rm of a missing full ID is quiet: {}", stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "rm of a missing full ID is quiet: {}",
+        stderr(&o)
+    );
     assert!(stderr(&o).is_empty());
     let o = env.ocishim(&["rm", "-f", "nosuchname"]);
     assert_eq!(o.status.code(), Some(125));
@@ -404,11 +523,17 @@ fn options_reach_the_container() {
         "hi\n/tmp\n1000\n1000 10\nbox\nbox\nnameserver 10.9.8.7\nsearch corp.example\nro\n"
     );
     // default hostname: the first 12 characters of the ID
-    let id = env.run_d(&[], &["sh", "-c", "hostname; cat /proc/self/status | grep CapEff"]);
+    let id = env.run_d(
+        &[],
+        &["sh", "-c", "hostname; cat /proc/self/status | grep CapEff"],
+    );
     env.wait_exited(&id, WAIT);
     let out = stdout(&env.ocishim(&["logs", &id]));
     assert!(out.starts_with(&format!("{}\n", &id[..12])), "{out}");
-    assert!(out.contains("CapEff:\t00000000a80425fb"), "docker's default capabilities: {out}");
+    assert!(
+        out.contains("CapEff:\t00000000a80425fb"),
+        "docker's default capabilities: {out}"
+    );
     env.ok(&["rm", &id]);
     env.assert_empty();
 }
@@ -418,20 +543,78 @@ fn generated_specs_validate_against_the_schema() {
     let env = Env::new();
     let r = env.rootfs();
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/oci-runtime-schema");
-    assert!(schema.join("config-schema.json").exists(), "the OCI schema is missing at {}", schema.display());
+    assert!(
+        schema.join("config-schema.json").exists(),
+        "the OCI schema is missing at {}",
+        schema.display()
+    );
     let combos: &[&[&str]] = &[
         &[],
         &["--memory", "64m"],
-        &["--memory", "64m", "--memory-swap", "-1", "--memory-reservation", "32m"],
+        &[
+            "--memory",
+            "64m",
+            "--memory-swap",
+            "-1",
+            "--memory-reservation",
+            "32m",
+        ],
         &["--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0"],
-        &["--cpu-period", "50000", "--cpu-quota", "25000", "--pids-limit", "64"],
+        &[
+            "--cpu-period",
+            "50000",
+            "--cpu-quota",
+            "25000",
+            "--pids-limit",
+            "64",
+        ],
         &["--privileged"],
-        &["--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "--security-opt", "no-new-privileges"],
-        &["--read-only", "--tmpfs", "/run:size=1m", "-v", "/tmp:/hosttmp:ro"],
+        &[
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "NET_ADMIN",
+            "--security-opt",
+            "no-new-privileges",
+        ],
+        &[
+            "--read-only",
+            "--tmpfs",
+            "/run:size=1m",
+            "-v",
+            "/tmp:/hosttmp:ro",
+        ],
         &["--device", "/dev/null:/dev/mynull:rw"],
-        &["--ulimit", "nofile=1024:2048", "--ulimit", "nproc=100", "--oom-score-adj", "-500"],
-        &["--network", "host", "-u", "user", "-w", "/tmp", "-e", "A=B", "--label", "x=y"],
-        &["--dns", "1.1.1.1", "--dns-search", "a.b", "--dns-option", "ndots:2", "--add-host", "db:10.0.0.9"],
+        &[
+            "--ulimit",
+            "nofile=1024:2048",
+            "--ulimit",
+            "nproc=100",
+            "--oom-score-adj",
+            "-500",
+        ],
+        &[
+            "--network",
+            "host",
+            "-u",
+            "user",
+            "-w",
+            "/tmp",
+            "-e",
+            "A=B",
+            "--label",
+            "x=y",
+        ],
+        &[
+            "--dns",
+            "1.1.1.1",
+            "--dns-search",
+            "a.b",
+            "--dns-option",
+            "ndots:2",
+            "--add-host",
+            "db:10.0.0.9",
+        ],
     ];
     let mut files = Vec::new();
     for (i, c) in combos.iter().enumerate() {
@@ -449,7 +632,12 @@ fn generated_specs_validate_against_the_schema() {
         .args(&files)
         .output()
         .expect("python3 with jsonschema is required");
-    assert!(o.status.success(), "schema validation failed:\n{}{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "schema validation failed:\n{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
     // The validator does catch a broken spec.
     let broken = env.base.join("broken.json");
     std::fs::write(&broken, r#"{"ociVersion": 1, "process": {"cwd": 5}}"#).unwrap();
@@ -461,4 +649,30 @@ fn generated_specs_validate_against_the_schema() {
         .unwrap();
     assert!(!o.status.success());
     env.assert_empty();
+}
+
+#[test]
+fn logs_follow_until_exit() {
+    let env = Env::new();
+    let id = env.run_d(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo line$i; sleep 0.2; done",
+        ],
+    );
+    let start = std::time::Instant::now();
+    let o = env.ocishim(&["logs", "-f", &id]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o), "line1\nline2\nline3\n");
+    assert!(start.elapsed() < WAIT);
+    assert_eq!(env.status(&id), "exited");
+    // ps -a shows it exited, ps hides it
+    assert!(env
+        .ok(&["ps", "-a", "--format", "json"])
+        .contains("\"State\":\"exited\""));
+    assert_eq!(env.ok(&["ps", "-q"]), "");
+    env.ok(&["rm", &id]);
+    env.assert_gone(&id, &[]);
 }

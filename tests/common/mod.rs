@@ -154,7 +154,10 @@ impl Env {
     }
 
     pub fn status(&self, id: &str) -> String {
-        self.inspect(id)["State"]["Status"].as_str().unwrap_or("").to_string()
+        self.inspect(id)["State"]["Status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
 
     /// Poll until the container has exited (bounded).
@@ -165,7 +168,10 @@ impl Env {
             if v["State"]["Status"] == "exited" {
                 return v;
             }
-            assert!(Instant::now() < deadline, "container {id} did not exit: {v}");
+            assert!(
+                Instant::now() < deadline,
+                "container {id} did not exit: {v}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -201,7 +207,10 @@ impl Env {
             !self.data_root.join("containers").join(id).exists(),
             "container dir of {id} left behind"
         );
-        assert!(self.runtime_state(id).is_none(), "runtime state of {id} left behind");
+        assert!(
+            self.runtime_state(id).is_none(),
+            "runtime state of {id} left behind"
+        );
         assert!(
             !self.runtime_root.join(id).exists(),
             "runtime state dir of {id} left behind"
@@ -210,6 +219,11 @@ impl Env {
         assert!(cg.is_empty(), "cgroups of {id} left behind: {cg:?}");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert!(!mounts.contains(id), "mounts of {id} left behind");
+        assert!(
+            processes_mentioning(id).is_empty(),
+            "processes of {id} left behind: {:?}",
+            processes_mentioning(id)
+        );
         for &pid in pids {
             if pid > 0 {
                 let alive = Path::new(&format!("/proc/{pid}")).exists()
@@ -234,9 +248,18 @@ impl Env {
         for m in cgroup_mounts() {
             let p = m.join(&self.cgroup_parent);
             let children: Vec<_> = std::fs::read_dir(&p)
-                .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name()).collect())
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| e.path().is_dir())
+                        .map(|e| e.file_name())
+                        .collect()
+                })
                 .unwrap_or_default();
-            assert!(children.is_empty(), "cgroups left under {}: {children:?}", p.display());
+            assert!(
+                children.is_empty(),
+                "cgroups left under {}: {children:?}",
+                p.display()
+            );
         }
     }
 }
@@ -267,6 +290,22 @@ pub fn cgroup_mounts() -> Vec<PathBuf> {
                 return None;
             }
             pre.split_whitespace().nth(4).map(PathBuf::from)
+        })
+        .collect()
+}
+
+/// PIDs whose command line mentions `needle` (a monitor is `ocishim ... __monitor ID`;
+/// a runtime child carries the ID too).
+pub fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
         })
         .collect()
 }
