@@ -1036,18 +1036,35 @@ impl RawOptions {
     }
 
     fn resources(&self, host: &HostFacts) -> Result<Resources, ConfigError> {
-        let bytes = |flag: &'static str, v: &Option<String>| -> Result<i64, ConfigError> {
-            match v {
-                None => Ok(0),
-                Some(s) => parse_bytes(s).map_err(|why| invalid(flag, s, why)),
-            }
-        };
-        let memory = bytes("--memory", &self.memory)?;
+        self.resources_over(&Resources::default(), host)
+    }
+
+    /// The resources given on the command line over `base` (for `update`: fields not
+    /// given keep their value), validated as docker validates them.
+    pub fn resources_over(
+        &self,
+        base: &Resources,
+        host: &HostFacts,
+    ) -> Result<Resources, ConfigError> {
+        let bytes =
+            |flag: &'static str, v: &Option<String>, old: i64| -> Result<i64, ConfigError> {
+                match v {
+                    None => Ok(old),
+                    Some(s) => parse_bytes(s).map_err(|why| invalid(flag, s, why)),
+                }
+            };
+        let memory = bytes("--memory", &self.memory, base.memory)?;
         let memory_swap = match self.memory_swap.as_deref() {
             Some("-1") => -1,
-            _ => bytes("--memory-swap", &self.memory_swap)?,
+            // docker update --memory alone keeps the memory+swap limit it had.
+            None if self.memory.is_some() && base.memory > 0 => base.effective_swap().unwrap_or(0),
+            _ => bytes("--memory-swap", &self.memory_swap, base.memory_swap)?,
         };
-        let memory_reservation = bytes("--memory-reservation", &self.memory_reservation)?;
+        let memory_reservation = bytes(
+            "--memory-reservation",
+            &self.memory_reservation,
+            base.memory_reservation,
+        )?;
         if memory > 0 && memory < MIN_MEMORY {
             return Err(ConfigError::Invalid(
                 "Minimum memory limit allowed is 6MB".into(),
@@ -1060,9 +1077,12 @@ impl RawOptions {
             ));
         }
         if memory_swap > 0 && memory_swap < memory {
-            return Err(ConfigError::Invalid(
-                "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
-            ));
+            let msg = if self.memory_swap.is_none() {
+                "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time"
+            } else {
+                "Minimum memoryswap limit should be larger than memory limit, see usage"
+            };
+            return Err(ConfigError::Invalid(msg.into()));
         }
         if memory_reservation > 0 && memory_reservation < MIN_MEMORY {
             return Err(ConfigError::Invalid(
@@ -1077,7 +1097,7 @@ impl RawOptions {
         }
 
         let cpu_shares = match &self.cpu_shares {
-            None => 0,
+            None => base.cpu_shares,
             Some(v) => {
                 let n = parse_int("--cpu-shares", v)?;
                 if n < 0 {
@@ -1087,7 +1107,7 @@ impl RawOptions {
             }
         };
         let nano_cpus = match &self.cpus {
-            None => 0,
+            None => base.nano_cpus,
             Some(v) => {
                 let n = parse_nano_cpus(v).map_err(|why| invalid("--cpus", v, why))?;
                 let max = host.ncpu as i64 * 1_000_000_000;
@@ -1101,11 +1121,11 @@ impl RawOptions {
             }
         };
         let cpu_period = match &self.cpu_period {
-            None => 0,
+            None => base.cpu_period,
             Some(v) => parse_int("--cpu-period", v)?,
         };
         let cpu_quota = match &self.cpu_quota {
-            None => 0,
+            None => base.cpu_quota,
             Some(v) => parse_int("--cpu-quota", v)?,
         };
         if nano_cpus > 0 && cpu_period > 0 {
@@ -1135,40 +1155,43 @@ impl RawOptions {
                 "must be -1 or positive",
             ));
         }
-        let check_set = |flag: &'static str, v: &Option<String>, avail: &str, what: &str| {
-            let Some(v) = v else {
-                return Ok(String::new());
+        let check_set =
+            |flag: &'static str, v: &Option<String>, old: &str, avail: &str, what: &str| {
+                let Some(v) = v else {
+                    return Ok(old.to_string());
+                };
+                let want = parse_cpuset(v).ok_or_else(|| {
+                    ConfigError::Invalid(format!("Invalid value {v} for cpuset {what}"))
+                })?;
+                let have = parse_cpuset(avail).unwrap_or_default();
+                if want.iter().any(|c| !have.contains(c)) {
+                    return Err(ConfigError::Invalid(format!(
+                        "Requested {} are not available - requested {v}, available: {avail}",
+                        if flag == "--cpuset-cpus" {
+                            "CPUs"
+                        } else {
+                            "memory nodes"
+                        }
+                    )));
+                }
+                Ok(v.trim().to_string())
             };
-            let want = parse_cpuset(v).ok_or_else(|| {
-                ConfigError::Invalid(format!("Invalid value {v} for cpuset {what}"))
-            })?;
-            let have = parse_cpuset(avail).unwrap_or_default();
-            if want.iter().any(|c| !have.contains(c)) {
-                return Err(ConfigError::Invalid(format!(
-                    "Requested {} are not available - requested {v}, available: {avail}",
-                    if flag == "--cpuset-cpus" {
-                        "CPUs"
-                    } else {
-                        "memory nodes"
-                    }
-                )));
-            }
-            Ok(v.trim().to_string())
-        };
         let cpuset_cpus = check_set(
             "--cpuset-cpus",
             &self.cpuset_cpus,
+            &base.cpuset_cpus,
             &host.cpus_online,
             "cpus",
         )?;
         let cpuset_mems = check_set(
             "--cpuset-mems",
             &self.cpuset_mems,
+            &base.cpuset_mems,
             &host.mems_online,
             "mems",
         )?;
         let pids_limit = match &self.pids_limit {
-            None => None,
+            None => base.pids_limit,
             Some(v) => Some(parse_int("--pids-limit", v)?),
         };
         Ok(Resources {
@@ -1508,6 +1531,42 @@ mod tests {
             raw(&[]).into_config(&host()).unwrap_err().to_string(),
             "No command specified"
         );
+    }
+
+    #[test]
+    fn update_keeps_what_is_not_given() {
+        let base = Resources {
+            memory: 64 << 20,
+            nano_cpus: 500_000_000,
+            pids_limit: Some(10),
+            ..Default::default()
+        };
+        let upd = RawOptions {
+            memory: Some("96m".into()),
+            ..Default::default()
+        };
+        // memory alone: memory+swap stays at its old 2x128m... here 2x64m = 128m >= 96m
+        let r = upd.resources_over(&base, &host()).unwrap();
+        assert_eq!(
+            (r.memory, r.memory_swap, r.nano_cpus, r.pids_limit),
+            (96 << 20, 128 << 20, 500_000_000, Some(10))
+        );
+        let upd = RawOptions {
+            memory: Some("256m".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            upd.resources_over(&base, &host()).unwrap_err().to_string(),
+            "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time"
+        );
+        let upd = RawOptions {
+            memory: Some("256m".into()),
+            memory_swap: Some("512m".into()),
+            pids_limit: Some("20".into()),
+            ..Default::default()
+        };
+        let r = upd.resources_over(&base, &host()).unwrap();
+        assert_eq!((r.memory_swap, r.pids_limit), (512 << 20, Some(20)));
     }
 
     #[test]

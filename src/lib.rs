@@ -3,6 +3,7 @@
 //! See README.md for the architecture; each module owns one concern and has its own
 //! error type, rolled up into [`lifecycle::Error`] and mapped to exit codes in `main.rs`.
 
+pub mod cgroup;
 pub mod cli;
 pub mod config;
 pub mod exit_code;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::cgroup::{self, CgroupError, ContainerCgroup};
 use crate::config::{ConfigError, ContainerConfig, LogDriver, NetworkMode};
 use crate::exit_code;
 use crate::log_file;
@@ -36,6 +37,8 @@ pub enum Error {
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
     Spec(#[from] SpecError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
     /// Bad input found while preparing (before any record exists).
     #[error("{0}")]
     Invalid(String),
@@ -228,6 +231,75 @@ fn hostname_for(cfg: &ContainerConfig, id: &str) -> String {
 
 fn cgroups_path(cfg: &ContainerConfig, id: &str) -> String {
     format!("/{}/{id}", cfg.cgroup_parent)
+}
+
+/// The marker saying ocishim made a cgroup parent (so rm may remove it when empty).
+fn parent_marker(ctx: &Context, cg: &ContainerCgroup) -> Option<(PathBuf, String)> {
+    let (parent, _) = cg.path.rsplit_once('/')?;
+    let key = format!("cgparent-{}", parent.replace('/', "%"));
+    Some((ctx.store.root().join("cgroup-parents").join(&key), key))
+}
+
+/// Create the container's cgroup and write its limits (read back from the kernel). On a
+/// refused value nothing is left.
+fn setup_cgroup(ctx: &Context, cfg: &ContainerConfig, id: &str) -> Result<(), Error> {
+    let cg = ContainerCgroup::at(&cgroups_path(cfg, id));
+    let marker = parent_marker(ctx, &cg);
+    {
+        let _lock = match &marker {
+            Some((_, key)) => Some(ctx.store.lock(key)?),
+            None => None,
+        };
+        // ocishim made the parent only if no hierarchy had it before.
+        let parent = cg.path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+        let parent_existed = cgroup::all_mounts().iter().any(|m| m.join(parent).exists());
+        cg.create()?;
+        if let (false, Some((m, _))) = (parent_existed, &marker) {
+            let _ = fs::create_dir_all(m.parent().unwrap_or(Path::new("/")));
+            let _ = fs::write(m, "");
+        }
+    }
+    let applied = cgroup::plan(&cfg.resources, cg.version, cg.swap_accounting())
+        .and_then(|writes| cg.apply(&writes));
+    if let Err(e) = applied {
+        remove_cgroup(ctx, &cg.path);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// Remove the container's cgroup everywhere, and its parent if ocishim made it and it is
+/// now empty.
+fn remove_cgroup(ctx: &Context, cgroups_path: &str) {
+    if cgroups_path.is_empty() {
+        return;
+    }
+    let cg = ContainerCgroup::at(cgroups_path);
+    if let Err(e) = cg.remove() {
+        tracing::warn!("{e}");
+    }
+    if let Some((m, key)) = parent_marker(ctx, &cg) {
+        if m.exists() {
+            if let Ok(_lock) = ctx.store.lock(&key) {
+                cg.remove_parent_if_empty();
+                let parent = cg.path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+                let gone = cgroup::all_mounts()
+                    .iter()
+                    .all(|mnt| !mnt.join(parent).exists());
+                if gone {
+                    let _ = fs::remove_file(&m);
+                }
+            }
+        }
+    }
+}
+
+/// Remove everything of a container that has stopped: cgroup, then the record and its
+/// directory.
+pub fn purge(ctx: &Context, rec: &Record) -> Result<(), Error> {
+    remove_cgroup(ctx, &rec.ocishim.cgroups_path);
+    ctx.store.remove(rec)?;
+    Ok(())
 }
 
 /// Build the spec (and, when `dir` is given, the /etc files it mounts).
@@ -473,6 +545,10 @@ pub fn create(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<S
     ctx.store.init()?;
     let id = store::new_id();
     let name = ctx.store.reserve_name_for(cfg.name.as_deref(), &id)?;
+    if let Err(e) = setup_cgroup(ctx, &cfg, &id) {
+        ctx.store.release_name(&name, &id);
+        return Err(e);
+    }
     let dir = ctx.store.container_dir(&id);
     let mut rec = Record::new(&id, &name, &cfg, now());
     rec.log_path = match cfg.log_driver {
@@ -494,6 +570,7 @@ pub fn create(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<S
     {
         let _ = fs::remove_dir_all(&dir);
         ctx.store.release_name(&name, &id);
+        remove_cgroup(ctx, &cgroups_path(&cfg, &id));
         return Err(e);
     }
     tracing::debug!(%id, %name, "record written");
@@ -562,8 +639,9 @@ fn fail_start(ctx: &Context, rec: &Record, err: Error) -> Error {
     remove_bundle(&ctx.store, &rec.id);
     let auto_remove = rec.host_config.auto_remove;
     if auto_remove {
-        let _ = ctx.store.remove(rec);
+        let _ = purge(ctx, rec);
     } else {
+        remove_cgroup(ctx, &rec.ocishim.cgroups_path);
         let _ = ctx.store.update(&rec.id, |r| {
             r.state
                 .set_start_failed(failure.exit_code, failure.message.clone());
@@ -612,6 +690,7 @@ fn start_id(ctx: &Context, id: &str, opts: CreateOpts) -> Result<String, Error> 
             .ok_or_else(|| Error::Monitor("the record has no stored config".into()))?;
         let prep = prepare(&cfg)?;
         let _ = fs::remove_file(ctx.store.runtime_log_path(id));
+        setup_cgroup(ctx, &cfg, id)?;
         if let Err(e) = setup_and_create(ctx, &rec, &cfg, &prep, opts) {
             return Err(fail_start(ctx, &rec, e));
         }
@@ -846,8 +925,56 @@ pub fn remove(ctx: &Context, query: &str, force: bool) -> Result<Option<String>,
             rt.delete_if_exists(&id, true)?;
         }
     }
-    ctx.store.remove(&rec)?;
+    purge(ctx, &rec)?;
     Ok(Some(id))
+}
+
+/// `update`: change a container's limits live (docker update): validated as at run,
+/// written to its cgroup and read back, then recorded (HostConfig, stored config, bundle).
+pub fn update(
+    ctx: &Context,
+    query: &str,
+    raw: &crate::config::RawOptions,
+) -> Result<String, Error> {
+    let id = ctx.store.resolve(query)?;
+    let rec = ctx.store.read(&id)?;
+    let mut cfg = rec
+        .ocishim
+        .config
+        .clone()
+        .ok_or_else(|| Error::Monitor("the record has no stored config".into()))?;
+    let new = raw.resources_over(&cfg.resources, &crate::config::HostFacts::detect())?;
+    let cg = ContainerCgroup::at(&rec.ocishim.cgroups_path);
+    if !cg.existing_dirs().is_empty() {
+        let writes = cgroup::plan(&new, cg.version, cg.swap_accounting())?;
+        cg.apply(&writes)?;
+    }
+    cfg.resources = new;
+    let bundle_cfg = ctx.store.bundle_dir(&id).join("config.json");
+    if bundle_cfg.exists() {
+        let prep = prepare(&cfg)?;
+        let spec = build_spec(&cfg, &id, &prep, &ctx.store.container_dir(&id))?;
+        let data = serde_json::to_vec_pretty(&spec).expect("spec serializes");
+        store::write_atomic(&bundle_cfg, &data)
+            .map_err(io_err(format!("writing {}", bundle_cfg.display())))?;
+    }
+    ctx.store.update(&id, |r| {
+        r.host_config.set_resources(&cfg.resources);
+        r.ocishim.config = Some(cfg.clone());
+    })?;
+    Ok(id)
+}
+
+/// `stats`: the cgroup's figures for a container.
+pub fn stats(ctx: &Context, query: &str) -> Result<(Record, cgroup::Stats), Error> {
+    let id = ctx.store.resolve(query)?;
+    let rec = ctx.store.read(&id)?;
+    let st = if matches!(rec.state.status.as_str(), "running" | "paused") {
+        ContainerCgroup::at(&rec.ocishim.cgroups_path).stats()
+    } else {
+        cgroup::Stats::default()
+    };
+    Ok((rec, st))
 }
 
 /// `logs`: print the log; with `follow`, until the container has exited.

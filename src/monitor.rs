@@ -137,10 +137,15 @@ fn monitor(
     // SAFETY: non-blocking waitpid on any child.
     while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
 
+    // An OOM kill: the init died of SIGKILL and the kernel counted an OOM kill in the
+    // container's cgroup (read before anything removes it).
+    let oom = code == 128 + libc::SIGKILL
+        && crate::cgroup::ContainerCgroup::at(&rec.ocishim.cgroups_path).oom_kills() > 0;
     let finished = now();
     let rec = store
         .update(id, |r| {
             r.state.set_exited(code, finished.clone());
+            r.state.oom_killed = oom;
         })
         .map_err(|e| e.to_string())?;
     tracing::debug!(%id, code, "container exited");

@@ -102,6 +102,25 @@ pub struct HostConfig {
     pub runtime: String,
 }
 
+impl HostConfig {
+    /// The resource fields, as docker records them (MemorySwap: the memory+swap limit).
+    pub fn set_resources(&mut self, r: &crate::config::Resources) {
+        self.cpu_shares = r.cpu_shares;
+        self.memory = r.memory;
+        self.nano_cpus = r.nano_cpus;
+        self.cpu_period = r.cpu_period;
+        self.cpu_quota = r.cpu_quota;
+        self.cpuset_cpus = r.cpuset_cpus.clone();
+        self.cpuset_mems = r.cpuset_mems.clone();
+        self.memory_reservation = r.memory_reservation;
+        self.memory_swap = match r.effective_swap() {
+            Some(s) if r.memory > 0 || s == -1 => s,
+            _ => 0,
+        };
+        self.pids_limit = r.pids_limit;
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct State {
@@ -220,8 +239,7 @@ impl Record {
     /// A new record for a validated config.
     pub fn new(id: &str, name: &str, cfg: &ContainerConfig, created: String) -> Record {
         let argv = cfg.argv();
-        let r = &cfg.resources;
-        Record {
+        let mut rec = Record {
             id: id.to_string(),
             created,
             path: argv.first().cloned().unwrap_or_default(),
@@ -270,13 +288,6 @@ impl Record {
                     .map(|t| (t.destination.clone(), t.options.join(",")))
                     .collect(),
                 cgroup_parent: cfg.cgroup_parent.clone(),
-                cpu_shares: r.cpu_shares,
-                memory: r.memory,
-                nano_cpus: r.nano_cpus,
-                cpu_period: r.cpu_period,
-                cpu_quota: r.cpu_quota,
-                cpuset_cpus: r.cpuset_cpus.clone(),
-                cpuset_mems: r.cpuset_mems.clone(),
                 devices: cfg
                     .devices
                     .iter()
@@ -286,12 +297,6 @@ impl Record {
                         cgroup_permissions: d.permissions.clone(),
                     })
                     .collect(),
-                memory_reservation: r.memory_reservation,
-                memory_swap: match r.effective_swap() {
-                    Some(s) if r.memory > 0 || s == -1 => s,
-                    _ => 0,
-                },
-                pids_limit: r.pids_limit,
                 ulimits: cfg
                     .ulimits
                     .iter()
@@ -302,6 +307,7 @@ impl Record {
                     })
                     .collect(),
                 runtime: String::new(),
+                ..Default::default()
             },
             state: State::default(),
             network_settings: NetworkSettings {
@@ -319,7 +325,9 @@ impl Record {
                 config: Some(cfg.clone()),
                 ..Default::default()
             },
-        }
+        };
+        rec.host_config.set_resources(&cfg.resources);
+        rec
     }
 
     /// The name without docker's leading slash.

@@ -90,6 +90,19 @@ pub enum Command {
         follow: bool,
         container: String,
     },
+    /// Change the limits of containers live (docker update).
+    Update(UpdateArgs),
+    /// Memory, CPU, pids and OOM figures from the containers' cgroups.
+    Stats {
+        /// Print one sample and exit (default: refresh every second until the containers exit).
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        /// "json": one JSON object per container per sample
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
     /// Print the config.json that `run` would use; creates nothing.
     Spec(RunArgs),
     /// Print version information.
@@ -103,6 +116,51 @@ pub enum Command {
         #[arg(long = "inherit-stdio")]
         inherit_stdio: bool,
     },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UpdateArgs {
+    #[arg(short = 'm', long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    #[arg(short = 'c', long = "cpu-shares", allow_hyphen_values = true)]
+    pub cpu_shares: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpus: Option<String>,
+    #[arg(long = "cpu-period", allow_hyphen_values = true)]
+    pub cpu_period: Option<String>,
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<String>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+impl UpdateArgs {
+    pub fn raw(&self) -> RawOptions {
+        let a = self.clone();
+        RawOptions {
+            memory: a.memory,
+            memory_swap: a.memory_swap,
+            memory_reservation: a.memory_reservation,
+            cpu_shares: a.cpu_shares,
+            cpus: a.cpus,
+            cpu_period: a.cpu_period,
+            cpu_quota: a.cpu_quota,
+            cpuset_cpus: a.cpuset_cpus,
+            cpuset_mems: a.cpuset_mems,
+            pids_limit: a.pids_limit,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -374,6 +432,19 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             lifecycle::logs(&ctx, &container, follow)?;
             Ok(0)
         }
+        Command::Update(a) => {
+            let raw = a.raw();
+            for c in &a.containers {
+                lifecycle::update(&ctx, c, &raw)?;
+                print(&mut out, c);
+            }
+            Ok(0)
+        }
+        Command::Stats {
+            no_stream,
+            format,
+            containers,
+        } => stats(&ctx, &mut out, no_stream, format.as_deref(), &containers),
         Command::Spec(a) => {
             let cfg = a.raw().into_config(&HostFacts::detect())?;
             print(&mut out, &lifecycle::spec_json(&ctx, &cfg)?);
@@ -542,4 +613,114 @@ fn ps(
         );
     }
     Ok(0)
+}
+
+/// docker's binary size units ("1.5MiB").
+pub fn human_bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+            + units[i]
+    }
+}
+
+fn stats(
+    ctx: &Context,
+    out: &mut std::io::StdoutLock,
+    no_stream: bool,
+    format: Option<&str>,
+    containers: &[String],
+) -> Result<i32, Error> {
+    if !matches!(format, None | Some("json") | Some("table")) {
+        return Err(Error::Invalid("invalid format: json or table".into()));
+    }
+    let sample = |c: &String| lifecycle::stats(ctx, c);
+    let mut prev: Vec<(crate::cgroup::Stats, std::time::Instant)> = Vec::new();
+    for c in containers {
+        let (_, s) = sample(c)?;
+        prev.push((s, std::time::Instant::now()));
+    }
+    // A first interval for the CPU percentage.
+    std::thread::sleep(std::time::Duration::from_millis(if no_stream {
+        200
+    } else {
+        1000
+    }));
+    loop {
+        if format != Some("json") {
+            let _ = writeln!(
+                out,
+                "{:<14}{:<22}{:<9}{:<24}{:<9}{:<7}OOM KILLS",
+                "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"
+            );
+        }
+        let mut any_running = false;
+        for (i, c) in containers.iter().enumerate() {
+            let (rec, s) = sample(c)?;
+            any_running |= rec.state.running;
+            let now = std::time::Instant::now();
+            let (p, t) = &prev[i];
+            let wall = now.duration_since(*t).as_nanos().max(1) as f64;
+            let cpu = (s.cpu_usage_ns.saturating_sub(p.cpu_usage_ns)) as f64 / wall * 100.0;
+            let limit = if s.memory_limit >= (i64::MAX as u64) - 4096 {
+                0
+            } else {
+                s.memory_limit
+            };
+            let mem_pct = if limit > 0 {
+                s.memory_usage as f64 / limit as f64 * 100.0
+            } else {
+                0.0
+            };
+            if format == Some("json") {
+                let v = serde_json::json!({
+                    "ID": rec.id,
+                    "Name": rec.short_name(),
+                    "CPUPerc": format!("{cpu:.2}%"),
+                    "MemPerc": format!("{mem_pct:.2}%"),
+                    "MemoryUsage": s.memory_usage,
+                    "MemoryLimit": s.memory_limit,
+                    "MemoryMaxUsage": s.memory_max_usage,
+                    "CpuUsageNs": s.cpu_usage_ns,
+                    "PidsCurrent": s.pids_current,
+                    "OomKills": s.oom_kills,
+                });
+                let _ = writeln!(out, "{v}");
+            } else {
+                let lim = if limit > 0 {
+                    human_bytes(limit)
+                } else {
+                    "unlimited".into()
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<14}{:<22}{:<9}{:<24}{:<9}{:<7}{}",
+                    &rec.id[..12],
+                    rec.short_name(),
+                    format!("{cpu:.2}%"),
+                    format!("{} / {lim}", human_bytes(s.memory_usage)),
+                    format!("{mem_pct:.2}%"),
+                    s.pids_current,
+                    s.oom_kills
+                );
+            }
+            prev[i] = (s, now);
+        }
+        let _ = out.flush();
+        if no_stream || !any_running {
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
 }

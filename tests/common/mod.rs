@@ -111,7 +111,7 @@ impl Env {
         let mut it = args.iter();
         if let Some(first) = it.next() {
             c.arg(first);
-            if matches!(*first, "run" | "create" | "spec") {
+            if matches!(*first, "run" | "create" | "spec") && !args.contains(&"--cgroup-parent") {
                 c.arg("--cgroup-parent").arg(&self.cgroup_parent);
             }
         }
