@@ -239,22 +239,33 @@ pub struct ContainerCgroup {
     root: PathBuf,
 }
 
+/// (fstype, mount point, super options) of every cgroup and cgroup2 mount, read once.
+fn cgroup_mount_table() -> &'static [(String, PathBuf, String)] {
+    static TABLE: std::sync::OnceLock<Vec<(String, PathBuf, String)>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        text.lines()
+            .filter_map(|l| {
+                let (pre, post) = l.split_once(" - ")?;
+                let mut f = post.split_whitespace();
+                let fstype = f.next()?;
+                if fstype != "cgroup" && fstype != "cgroup2" {
+                    return None;
+                }
+                let opts = f.nth(1).unwrap_or("");
+                let mnt = pre.split_whitespace().nth(4)?;
+                Some((fstype.to_string(), PathBuf::from(mnt), opts.to_string()))
+            })
+            .collect()
+    })
+}
+
 /// The mount point of a v1 controller's hierarchy.
 fn v1_mount(controller: &str) -> Option<PathBuf> {
-    let text = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    text.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        let mut f = post.split_whitespace();
-        if f.next()? != "cgroup" {
-            return None;
-        }
-        let opts = f.nth(1)?;
-        if opts.split(',').any(|o| o == controller) {
-            pre.split_whitespace().nth(4).map(PathBuf::from)
-        } else {
-            None
-        }
-    })
+    cgroup_mount_table()
+        .iter()
+        .find(|(t, _, opts)| t == "cgroup" && opts.split(',').any(|o| o == controller))
+        .map(|(_, m, _)| m.clone())
 }
 
 fn read_u64(p: &Path) -> u64 {
@@ -512,14 +523,9 @@ fn remove_tree(d: &Path) -> io::Result<()> {
 
 /// Every cgroup (v1) and cgroup2 mount point.
 pub fn all_mounts() -> Vec<PathBuf> {
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let t = post.split_whitespace().next()?;
-            (t == "cgroup" || t == "cgroup2")
-                .then(|| pre.split_whitespace().nth(4).map(PathBuf::from))?
-        })
+    cgroup_mount_table()
+        .iter()
+        .map(|(_, m, _)| m.clone())
         .collect()
 }
 

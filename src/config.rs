@@ -252,9 +252,9 @@ impl HostFacts {
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| d.to_string())
         };
-        let ncpu = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        // SAFETY: sysconf has no preconditions. (available_parallelism would also read
+        // this process's cgroup quota files, which the CPU range check does not want.)
+        let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
         HostFacts {
             ncpu,
             cpus_online: read("/sys/devices/system/cpu/online", &format!("0-{}", ncpu - 1)),

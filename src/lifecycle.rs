@@ -419,14 +419,14 @@ fn spawn_monitor(
     let (r, w) = sys::pipe().map_err(io_err("creating the monitor's sync pipe"))?;
     let exe = std::env::current_exe().map_err(io_err("finding ocishim's own binary"))?;
     let mut cmd = Command::new(exe);
-    cmd.arg("--root")
+    cmd.arg(crate::monitor::ARGV_TAG)
+        .arg("--root")
         .arg(ctx.store.root())
         .arg("--data-root")
         .arg(ctx.store.data_root());
     if let Some(l) = &ctx.log_level {
         cmd.arg("--log-level").arg(l);
     }
-    cmd.arg("__monitor").arg(id);
     if attached {
         cmd.arg("--attached");
     }
@@ -436,6 +436,7 @@ fn spawn_monitor(
     } else {
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
     }
+    cmd.arg(id);
     cmd.stdin(Stdio::null());
     let wfd = w.as_raw_fd();
     cmd.env("OCISHIM_SYNC_FD", wfd.to_string());
@@ -545,6 +546,7 @@ pub fn create(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<S
     ctx.store.init()?;
     let id = store::new_id();
     let name = ctx.store.reserve_name_for(cfg.name.as_deref(), &id)?;
+    tracing::debug!(%id, "name reserved");
     if let Err(e) = setup_cgroup(ctx, &cfg, &id) {
         ctx.store.release_name(&name, &id);
         return Err(e);
@@ -589,6 +591,7 @@ fn setup_and_create(
     opts: CreateOpts,
 ) -> Result<(), Error> {
     write_bundle(ctx, rec, cfg, prep)?;
+    tracing::debug!(id = %rec.id, "bundle written");
     let inherit = opts.attached && cfg.log_driver == LogDriver::None;
     match spawn_monitor(ctx, &rec.id, opts.attached, inherit)? {
         Ok(m) => {
@@ -699,6 +702,7 @@ fn start_id(ctx: &Context, id: &str, opts: CreateOpts) -> Result<String, Error> 
     let rt = ctx.runtime_for(&rec)?;
     let lock = ctx.store.lock(id)?;
     let started_at = now();
+    tracing::debug!(%id, "runtime start");
     match rt.start(id) {
         Ok(()) => {
             let mut r = ctx.store.read(id)?;

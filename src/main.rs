@@ -35,6 +35,11 @@ fn init_tracing(level: Option<&str>) {
 }
 
 fn main() {
+    // The per-container monitor starts here, before clap and tracing: it stays small.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == ocishim::monitor::ARGV_TAG) {
+        std::process::exit(ocishim::monitor::main_from_args(&args[2..]));
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => match e.kind() {

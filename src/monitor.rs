@@ -21,6 +21,42 @@ use crate::sys;
 /// Read buffer for the container's pipes.
 const BUF: usize = 16 * 1024;
 
+/// argv[1] of a monitor process: `ocishim __monitor --root R --data-root D
+/// [--log-level L] [--attached] [--inherit-stdio] ID`.
+pub const ARGV_TAG: &str = "__monitor";
+
+/// Parse the monitor's own arguments (no clap: the monitor touches as little as it can).
+pub fn main_from_args(args: &[std::ffi::OsString]) -> i32 {
+    let mut root = None;
+    let mut data_root = None;
+    let mut log_level = None;
+    let mut attached = false;
+    let mut inherit = false;
+    let mut id = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some("--root") => root = it.next().map(PathBuf::from),
+            Some("--data-root") => data_root = it.next().map(PathBuf::from),
+            Some("--log-level") => log_level = it.next().and_then(|s| s.to_str()).map(String::from),
+            Some("--attached") => attached = true,
+            Some("--inherit-stdio") => inherit = true,
+            Some(other) => id = Some(other.to_string()),
+            None => return 2,
+        }
+    }
+    let (Some(root), Some(data_root), Some(id)) = (root, data_root, id) else {
+        return 2;
+    };
+    let ctx = Context {
+        store: crate::store::Store::new(root, data_root),
+        runtime: String::new(),
+        runtime_root: None,
+        log_level,
+    };
+    run(&ctx, &id, attached, inherit)
+}
+
 struct Sync(Option<File>);
 
 impl Sync {
@@ -110,6 +146,7 @@ fn monitor(
         .ok_or_else(|| "the runtime wrote no pid file".to_string())?;
     sync.send(&format!("K{pid}\n"));
     sync.close();
+    sys::release_clean_exe_pages();
 
     if let Some((or, er)) = pipes {
         if let Err(e) = relay(&PathBuf::from(&rec.log_path), or, er) {
@@ -142,21 +179,22 @@ fn monitor(
     let oom = code == 128 + libc::SIGKILL
         && crate::cgroup::ContainerCgroup::at(&rec.ocishim.cgroups_path).oom_kills() > 0;
     let finished = now();
-    let rec = store
-        .update(id, |r| {
-            r.state.set_exited(code, finished.clone());
-            r.state.oom_killed = oom;
-        })
-        .map_err(|e| e.to_string())?;
-    tracing::debug!(%id, code, "container exited");
-
+    // Delete the runtime's state before recording the exit, so that whoever sees
+    // "exited" (start, rm) never meets a stale runtime container.
     let deleted = rt
         .delete_if_exists(id, false)
         .or_else(|_| rt.delete_if_exists(id, true))
         .is_ok();
-    let _ = store.update(id, |r| r.ocishim.runtime_deleted = deleted);
+    let rec = store
+        .update(id, |r| {
+            r.state.set_exited(code, finished.clone());
+            r.state.oom_killed = oom;
+            r.ocishim.runtime_deleted = deleted;
+        })
+        .map_err(|e| e.to_string())?;
+    tracing::debug!(%id, code, oom, "container exited");
     if rec.host_config.auto_remove && !attached {
-        let _ = store.remove(&rec);
+        let _ = crate::lifecycle::purge(ctx, &rec);
     }
     Ok(())
 }

@@ -96,6 +96,49 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Drop this process's resident pages of its own executable that it never wrote to
+/// (text and read-only data; any mapping with anonymous, i.e. copied-on-write, pages is
+/// left alone). They come back from the page cache when touched again. A long-lived
+/// monitor calls this once its start-up is over, so its RSS holds only what its loop uses.
+pub fn release_clean_exe_pages() {
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return;
+    };
+    let exe = exe.to_string_lossy().into_owned();
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut current: Option<(usize, usize, bool)> = None;
+    let mut ranges = Vec::new();
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if let Some((a, b)) = first
+            .split_once('-')
+            .filter(|(a, _)| a.bytes().all(|c| c.is_ascii_hexdigit()))
+        {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let perms = f.get(1).copied().unwrap_or("");
+            let path = f.get(5).copied().unwrap_or("");
+            let start = usize::from_str_radix(a, 16).unwrap_or(0);
+            let end = usize::from_str_radix(b, 16).unwrap_or(0);
+            current = (path == exe && !perms.contains('w')).then_some((start, end, true));
+        } else if let Some(rest) = line.strip_prefix("Anonymous:") {
+            if let Some((start, end, _)) = current.take() {
+                if rest.trim().trim_end_matches("kB").trim() == "0" {
+                    ranges.push((start, end));
+                }
+            }
+        }
+    }
+    for (start, end) in ranges {
+        // SAFETY: clean, never-written file pages of our own executable: dropping them only
+        // makes the next access fault them in again from the file.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+        }
+    }
+}
+
 /// Whether this kernel has cgroup namespaces.
 pub fn has_cgroup_ns() -> bool {
     std::path::Path::new("/proc/self/ns/cgroup").exists()

@@ -107,15 +107,6 @@ pub enum Command {
     Spec(RunArgs),
     /// Print version information.
     Version,
-    /// Internal: the per-container monitor.
-    #[command(name = "__monitor", hide = true)]
-    Monitor {
-        id: String,
-        #[arg(long)]
-        attached: bool,
-        #[arg(long = "inherit-stdio")]
-        inherit_stdio: bool,
-    },
 }
 
 #[derive(Debug, Args, Clone)]
@@ -474,11 +465,6 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             }
             Ok(0)
         }
-        Command::Monitor {
-            id,
-            attached,
-            inherit_stdio,
-        } => Ok(crate::monitor::run(&ctx, &id, attached, inherit_stdio)),
     }
 }
 
