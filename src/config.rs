@@ -41,13 +41,20 @@ fn invalid(flag: &'static str, value: &str, why: impl Into<String>) -> ConfigErr
 pub enum NetworkMode {
     None,
     Host,
+    /// A bridge network: "bridge" (the default one) or a named network.
+    Bridge(String),
+    /// Join another container's network namespace (ID, prefix or name).
+    Container(String),
 }
 
 impl NetworkMode {
-    pub fn as_str(&self) -> &str {
+    /// docker's HostConfig.NetworkMode spelling.
+    pub fn as_str(&self) -> String {
         match self {
-            NetworkMode::None => "none",
-            NetworkMode::Host => "host",
+            NetworkMode::None => "none".into(),
+            NetworkMode::Host => "host".into(),
+            NetworkMode::Bridge(n) => n.clone(),
+            NetworkMode::Container(c) => format!("container:{c}"),
         }
     }
 }
@@ -932,32 +939,35 @@ impl RawOptions {
             }
         };
 
-        let network = match self.network.as_deref().unwrap_or("none") {
+        let network = match self.network.as_deref().unwrap_or("bridge") {
             "none" => NetworkMode::None,
             "host" => NetworkMode::Host,
-            n @ ("bridge" | "default") => {
-                return Err(invalid(
-                    "--network",
-                    n,
-                    "bridge networking is not supported yet (use none or host)",
-                ))
-            }
+            "bridge" | "default" => NetworkMode::Bridge("bridge".into()),
             n if n.starts_with("container:") => {
-                return Err(invalid(
-                    "--network",
-                    n,
-                    "container networking is not supported yet (use none or host)",
-                ))
+                let target = &n["container:".len()..];
+                if target.is_empty() {
+                    return Err(invalid(
+                        "--network",
+                        n,
+                        "container: needs a container ID or name",
+                    ));
+                }
+                NetworkMode::Container(target.to_string())
             }
             n => {
-                return Err(invalid(
-                    "--network",
-                    n,
-                    "no such network (use none or host)",
-                ))
+                if validate_name(n).is_err() {
+                    return Err(invalid("--network", n, "not a valid network name"));
+                }
+                NetworkMode::Bridge(n.to_string())
             }
         };
-
+        if matches!(network, NetworkMode::Container(_) | NetworkMode::Host)
+            && self.hostname.is_some()
+        {
+            return Err(ConfigError::Invalid(
+                "Conflicting options: hostname and the network mode".into(),
+            ));
+        }
         for d in &self.dns {
             if !is_ip(d) {
                 return Err(invalid("--dns", d, "not an IP address"));
@@ -1474,8 +1484,18 @@ mod tests {
                 .oom_score_adj,
             -500
         );
-        assert!(try_cfg(&|r| r.network = Some("bridge".into())).is_err());
-        assert!(try_cfg(&|r| r.network = Some("container:abc".into())).is_err());
+        assert_eq!(
+            try_cfg(&|_| {}).unwrap().network,
+            NetworkMode::Bridge("bridge".into())
+        );
+        assert_eq!(
+            try_cfg(&|r| r.network = Some("container:abc".into()))
+                .unwrap()
+                .network,
+            NetworkMode::Container("abc".into())
+        );
+        assert!(try_cfg(&|r| r.network = Some("container:".into())).is_err());
+        assert!(try_cfg(&|r| r.network = Some("../x".into())).is_err());
         assert_eq!(
             try_cfg(&|r| r.network = Some("host".into()))
                 .unwrap()

@@ -39,6 +39,8 @@ pub enum Error {
     Spec(#[from] SpecError),
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     /// Bad input found while preparing (before any record exists).
     #[error("{0}")]
     Invalid(String),
@@ -90,6 +92,7 @@ pub struct Context {
     pub runtime_root: Option<PathBuf>,
     /// `--log-level` to pass on to the monitor.
     pub log_level: Option<String>,
+    pub networks: crate::network::Networks,
 }
 
 impl Context {
@@ -298,31 +301,34 @@ fn remove_cgroup(ctx: &Context, cgroups_path: &str) {
 /// directory.
 pub fn purge(ctx: &Context, rec: &Record) -> Result<(), Error> {
     remove_cgroup(ctx, &rec.ocishim.cgroups_path);
+    detach_network(ctx, rec);
     ctx.store.remove(rec)?;
     Ok(())
 }
 
-/// Build the spec (and, when `dir` is given, the /etc files it mounts).
+/// Build the spec from the config and what the record says about the container (its
+/// /etc files, its network namespace).
 fn build_spec(
     cfg: &ContainerConfig,
-    id: &str,
+    rec: &Record,
     prep: &Prepared,
-    dir: &Path,
 ) -> Result<oci_spec::runtime::Spec, Error> {
-    let hostname = hostname_for(cfg, id);
     let etc = EtcFiles {
-        hostname: dir.join("hostname"),
-        hosts: dir.join("hosts"),
-        resolv_conf: dir.join("resolv.conf"),
+        hostname: PathBuf::from(&rec.hostname_path),
+        hosts: PathBuf::from(&rec.hosts_path),
+        resolv_conf: PathBuf::from(&rec.resolv_conf_path),
     };
+    let sandbox = &rec.network_settings.sandbox_key;
     Ok(spec::generate(&SpecInput {
         cfg,
-        hostname,
+        hostname: hostname_for(cfg, &rec.id),
         user: prep.user.clone(),
         devices: prep.devices.clone(),
         etc: Some(etc),
-        cgroups_path: cgroups_path(cfg, id),
+        cgroups_path: cgroups_path(cfg, &rec.id),
         cgroup_ns: sys::has_cgroup_ns(),
+        netns: (!sandbox.is_empty() && cfg.network != NetworkMode::None)
+            .then(|| PathBuf::from(sandbox)),
     })?)
 }
 
@@ -330,7 +336,12 @@ fn build_spec(
 pub fn spec_json(ctx: &Context, cfg: &ContainerConfig) -> Result<String, Error> {
     let prep = prepare(cfg)?;
     let id = store::new_id();
-    let spec = build_spec(cfg, &id, &prep, &ctx.store.container_dir(&id))?;
+    let mut rec = Record::new(&id, "spec", cfg, now());
+    set_paths(ctx, &mut rec);
+    if let NetworkMode::Bridge(_) = cfg.network {
+        rec.network_settings.sandbox_key = ctx.networks.netns_dir().join(&id).display().to_string();
+    }
+    let spec = build_spec(cfg, &rec, &prep)?;
     Ok(serde_json::to_string_pretty(&spec).expect("spec serializes"))
 }
 
@@ -343,11 +354,16 @@ fn write_bundle(
 ) -> Result<(), Error> {
     let id = &rec.id;
     let dir = ctx.store.container_dir(id);
-    let spec = build_spec(cfg, id, prep, &dir)?;
+    let spec = build_spec(cfg, rec, prep)?;
     let hostname = spec.hostname().clone().unwrap_or_default();
-    let host_net = cfg.network == NetworkMode::Host;
-    let (hosts, resolv) = if host_net {
-        (
+    let ip = rec
+        .network_settings
+        .networks
+        .values()
+        .map(|e| e.ip_address.clone())
+        .find(|ip| !ip.is_empty());
+    let (hosts, resolv) = match &cfg.network {
+        NetworkMode::Host => (
             fs::read_to_string("/etc/hosts")
                 .unwrap_or_else(|_| dns::container_hosts(&hostname, None, &[])),
             dns::container_resolv_conf(
@@ -357,10 +373,11 @@ fn write_bundle(
                 &cfg.dns_search,
                 &cfg.dns_options,
             ),
-        )
-    } else {
-        (
-            dns::container_hosts(&hostname, None, &cfg.extra_hosts),
+        ),
+        // container:ID shares the other container's files (set as the record's paths).
+        NetworkMode::Container(_) => (String::new(), String::new()),
+        _ => (
+            dns::container_hosts(&hostname, ip.as_deref(), &cfg.extra_hosts),
             dns::container_resolv_conf(
                 &dns::read_host_resolv_conf(),
                 false,
@@ -368,15 +385,21 @@ fn write_bundle(
                 &cfg.dns_search,
                 &cfg.dns_options,
             ),
-        )
+        ),
     };
-    for (name, text) in [
-        ("hostname", format!("{hostname}\n")),
-        ("hosts", hosts),
-        ("resolv.conf", resolv),
-    ] {
-        let p = dir.join(name);
-        fs::write(&p, text).map_err(io_err(format!("writing {}", p.display())))?;
+    if let NetworkMode::Container(_) = cfg.network {
+        let p = dir.join("hostname");
+        fs::write(&p, format!("{hostname}\n"))
+            .map_err(io_err(format!("writing {}", p.display())))?;
+    } else {
+        for (name, text) in [
+            ("hostname", format!("{hostname}\n")),
+            ("hosts", hosts),
+            ("resolv.conf", resolv),
+        ] {
+            let p = dir.join(name);
+            fs::write(&p, text).map_err(io_err(format!("writing {}", p.display())))?;
+        }
     }
     let bundle = ctx.store.bundle_dir(id);
     fs::create_dir_all(&bundle).map_err(io_err(format!("creating {}", bundle.display())))?;
@@ -531,6 +554,85 @@ fn read_sync(r: OwnedFd) -> Result<Result<MonitorStarted, String>, Error> {
     )))
 }
 
+/// What create does about the network, decided before anything is made.
+enum NetPlan {
+    /// none (the runtime makes a namespace with lo) or host.
+    Nothing,
+    Bridge(crate::network::NetworkDef),
+    Join(JoinTarget),
+}
+
+struct JoinTarget {
+    sandbox: String,
+    hosts: String,
+    resolv: String,
+}
+
+fn plan_network(ctx: &Context, cfg: &ContainerConfig) -> Result<NetPlan, Error> {
+    Ok(match &cfg.network {
+        NetworkMode::None | NetworkMode::Host => NetPlan::Nothing,
+        NetworkMode::Bridge(name) => NetPlan::Bridge(ctx.networks.get(name)?),
+        NetworkMode::Container(target) => {
+            let tid = ctx.store.resolve(target)?;
+            let t = refresh(ctx, ctx.store.read(&tid)?, false);
+            if !t.state.running {
+                return Err(Error::Invalid(format!(
+                    "cannot join network of a non running container: {tid}"
+                )));
+            }
+            let sandbox = if t.network_settings.sandbox_key.is_empty() {
+                format!("/proc/{}/ns/net", t.state.pid)
+            } else {
+                t.network_settings.sandbox_key.clone()
+            };
+            NetPlan::Join(JoinTarget {
+                sandbox,
+                hosts: t.hosts_path.clone(),
+                resolv: t.resolv_conf_path.clone(),
+            })
+        }
+    })
+}
+
+/// Release what a bridge network gave the container (veth, namespace, address).
+fn detach_network(ctx: &Context, rec: &Record) {
+    if !rec.host_config.network_mode.starts_with("container:")
+        && !matches!(rec.host_config.network_mode.as_str(), "none" | "host")
+        && !rec.network_settings.sandbox_key.is_empty()
+    {
+        let net = rec.host_config.network_mode.clone();
+        if let Err(e) =
+            ctx.networks
+                .detach(&net, &rec.id, Path::new(&rec.network_settings.sandbox_key))
+        {
+            tracing::warn!(id = %rec.id, "network teardown: {e}");
+        }
+    }
+}
+
+/// The record's file paths in the container directory.
+fn set_paths(ctx: &Context, rec: &mut Record) {
+    let id = rec.id.clone();
+    let dir = ctx.store.container_dir(&id);
+    rec.log_path = match rec.host_config.log_config.typ.as_str() {
+        "none" => String::new(),
+        _ => ctx.store.log_path(&id).display().to_string(),
+    };
+    rec.resolv_conf_path = dir.join("resolv.conf").display().to_string();
+    rec.hostname_path = dir.join("hostname").display().to_string();
+    rec.hosts_path = dir.join("hosts").display().to_string();
+    rec.ocishim.bundle = ctx.store.bundle_dir(&id).display().to_string();
+    rec.ocishim.cgroups_path = rec
+        .ocishim
+        .config
+        .as_ref()
+        .map(|c| cgroups_path(c, &id))
+        .unwrap_or_default();
+    if let Some(c) = &rec.ocishim.config {
+        rec.ocishim.rootfs = c.rootfs.display().to_string();
+    }
+}
+
 /// Options of create/run that are not part of the container's config.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CreateOpts {
@@ -543,6 +645,7 @@ pub struct CreateOpts {
 pub fn create(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<String, Error> {
     let runtime = Runtime::new(&ctx.runtime, ctx.runtime_root.clone())?;
     let prep = prepare(&cfg)?;
+    let net = plan_network(ctx, &cfg)?;
     ctx.store.init()?;
     let id = store::new_id();
     let name = ctx.store.reserve_name_for(cfg.name.as_deref(), &id)?;
@@ -553,19 +656,38 @@ pub fn create(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<S
     }
     let dir = ctx.store.container_dir(&id);
     let mut rec = Record::new(&id, &name, &cfg, now());
-    rec.log_path = match cfg.log_driver {
-        LogDriver::JsonFile => ctx.store.log_path(&id).display().to_string(),
-        LogDriver::None => String::new(),
-    };
-    rec.resolv_conf_path = dir.join("resolv.conf").display().to_string();
-    rec.hostname_path = dir.join("hostname").display().to_string();
-    rec.hosts_path = dir.join("hosts").display().to_string();
+    set_paths(ctx, &mut rec);
     rec.host_config.runtime = runtime.name().to_string();
-    rec.ocishim.bundle = ctx.store.bundle_dir(&id).display().to_string();
-    rec.ocishim.rootfs = cfg.rootfs.display().to_string();
     rec.ocishim.runtime = runtime.path().display().to_string();
     rec.ocishim.runtime_root = runtime.root().map(|p| p.display().to_string());
-    rec.ocishim.cgroups_path = cgroups_path(&cfg, &id);
+    match &net {
+        NetPlan::Join(target) => {
+            rec.network_settings.sandbox_key = target.sandbox.clone();
+            rec.hosts_path = target.hosts.clone();
+            rec.resolv_conf_path = target.resolv.clone();
+        }
+        NetPlan::Bridge(def) => match ctx.networks.attach(def, &id) {
+            Ok(a) => {
+                rec.network_settings.sandbox_key = a.netns.display().to_string();
+                rec.network_settings.networks.insert(
+                    a.network.clone(),
+                    crate::record::EndpointSettings {
+                        ip_address: a.ip.to_string(),
+                        ip_prefix_len: a.prefix,
+                        gateway: a.gateway.to_string(),
+                        mac_address: a.mac.clone(),
+                    },
+                );
+                tracing::debug!(%id, ip = %a.ip, "network attached");
+            }
+            Err(e) => {
+                ctx.store.release_name(&name, &id);
+                remove_cgroup(ctx, &cgroups_path(&cfg, &id));
+                return Err(e.into());
+            }
+        },
+        NetPlan::Nothing => {}
+    }
     if let Err(e) = fs::create_dir_all(&dir)
         .map_err(io_err(format!("creating {}", dir.display())))
         .and_then(|_| ctx.store.write(&rec).map_err(Error::from))
@@ -573,6 +695,7 @@ pub fn create(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<S
         let _ = fs::remove_dir_all(&dir);
         ctx.store.release_name(&name, &id);
         remove_cgroup(ctx, &cgroups_path(&cfg, &id));
+        detach_network(ctx, &rec);
         return Err(e);
     }
     tracing::debug!(%id, %name, "record written");
@@ -645,6 +768,7 @@ fn fail_start(ctx: &Context, rec: &Record, err: Error) -> Error {
         let _ = purge(ctx, rec);
     } else {
         remove_cgroup(ctx, &rec.ocishim.cgroups_path);
+        detach_network(ctx, rec);
         let _ = ctx.store.update(&rec.id, |r| {
             r.state
                 .set_start_failed(failure.exit_code, failure.message.clone());
@@ -957,7 +1081,7 @@ pub fn update(
     let bundle_cfg = ctx.store.bundle_dir(&id).join("config.json");
     if bundle_cfg.exists() {
         let prep = prepare(&cfg)?;
-        let spec = build_spec(&cfg, &id, &prep, &ctx.store.container_dir(&id))?;
+        let spec = build_spec(&cfg, &rec, &prep)?;
         let data = serde_json::to_vec_pretty(&spec).expect("spec serializes");
         store::write_atomic(&bundle_cfg, &data)
             .map_err(io_err(format!("writing {}", bundle_cfg.display())))?;

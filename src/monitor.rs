@@ -48,7 +48,16 @@ pub fn main_from_args(args: &[std::ffi::OsString]) -> i32 {
     let (Some(root), Some(data_root), Some(id)) = (root, data_root, id) else {
         return 2;
     };
+    let networks = crate::network::Networks::new(
+        &root,
+        &data_root,
+        crate::network::DEFAULT_BRIDGE,
+        crate::network::DEFAULT_SUBNET
+            .parse()
+            .expect("valid default subnet"),
+    );
     let ctx = Context {
+        networks,
         store: crate::store::Store::new(root, data_root),
         runtime: String::new(),
         runtime_root: None,

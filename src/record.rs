@@ -200,6 +200,7 @@ impl State {
 pub struct EndpointSettings {
     #[serde(rename = "IPAddress")]
     pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
     pub ip_prefix_len: u8,
     pub gateway: String,
     pub mac_address: String,
@@ -258,7 +259,7 @@ impl Record {
             name: format!("/{name}"),
             host_config: HostConfig {
                 binds: cfg.binds_raw.clone(),
-                network_mode: cfg.network.as_str().to_string(),
+                network_mode: cfg.network.as_str(),
                 auto_remove: cfg.auto_remove,
                 log_config: LogConfig {
                     typ: cfg.log_driver.as_str().to_string(),
@@ -311,9 +312,11 @@ impl Record {
             },
             state: State::default(),
             network_settings: NetworkSettings {
-                networks: match cfg.network {
+                networks: match &cfg.network {
                     NetworkMode::None => [("none".to_string(), EndpointSettings::default())].into(),
                     NetworkMode::Host => [("host".to_string(), EndpointSettings::default())].into(),
+                    NetworkMode::Bridge(n) => [(n.clone(), EndpointSettings::default())].into(),
+                    NetworkMode::Container(_) => BTreeMap::new(),
                 },
                 sandbox_key: String::new(),
             },

@@ -92,6 +92,8 @@ pub struct SpecInput<'a> {
     pub cgroups_path: String,
     /// Whether the kernel has cgroup namespaces.
     pub cgroup_ns: bool,
+    /// A network namespace to join (bridge networks, container:ID); None: a new one.
+    pub netns: Option<PathBuf>,
 }
 
 fn parse_id_entries(text: &str) -> impl Iterator<Item = Vec<&str>> {
@@ -482,11 +484,17 @@ pub fn generate(inp: &SpecInput) -> Result<Spec, SpecError> {
     }
     let namespaces = ns_types
         .into_iter()
-        .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
+        .map(|t| {
+            let b = LinuxNamespaceBuilder::default().typ(t);
+            match (&inp.netns, t) {
+                (Some(p), LinuxNamespaceType::Network) => b.path(p.clone()).build(),
+                _ => b.build(),
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut sysctl = HashMap::new();
-    if cfg.network != NetworkMode::Host {
+    if matches!(cfg.network, NetworkMode::None | NetworkMode::Bridge(_)) {
         sysctl.insert(
             "net.ipv4.ip_unprivileged_port_start".to_string(),
             "0".to_string(),
@@ -581,6 +589,7 @@ mod tests {
             }),
             cgroups_path: "/ocishim/abc".into(),
             cgroup_ns: true,
+            netns: Some("/run/ocishim/netns/abc".into()),
         })
         .unwrap();
         serde_json::to_value(&spec).unwrap()
@@ -653,6 +662,10 @@ mod tests {
             .map(|n| n["type"].as_str().unwrap())
             .collect();
         assert_eq!(ns, ["pid", "ipc", "uts", "mount", "network", "cgroup"]);
+        assert_eq!(
+            v["linux"]["namespaces"][4]["path"],
+            "/run/ocishim/netns/abc"
+        );
         let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
         assert_eq!(rules[0]["allow"], false);
         assert_eq!(rules[0]["access"], "rwm");

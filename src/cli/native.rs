@@ -31,6 +31,12 @@ pub struct Cli {
     /// The runtime's --root (default: the runtime's own default).
     #[arg(long = "runtime-root", global = true)]
     pub runtime_root: Option<PathBuf>,
+    /// The default bridge network's Linux bridge.
+    #[arg(long, global = true, default_value = crate::network::DEFAULT_BRIDGE)]
+    pub bridge: String,
+    /// The default bridge network's subnet (must not collide with the host's routes).
+    #[arg(long = "bridge-subnet", global = true, default_value = crate::network::DEFAULT_SUBNET)]
+    pub bridge_subnet: String,
     /// Log level for ocishim's own diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(long = "log-level", global = true)]
     pub log_level: Option<String>,
@@ -105,8 +111,37 @@ pub enum Command {
     },
     /// Print the config.json that `run` would use; creates nothing.
     Spec(RunArgs),
+    /// Bridge networks.
+    #[command(subcommand)]
+    Network(NetworkCmd),
     /// Print version information.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCmd {
+    /// Create a bridge network (the subnet is checked against the host's routes).
+    Create {
+        #[arg(long)]
+        subnet: Option<String>,
+        #[arg(long)]
+        gateway: Option<String>,
+        name: String,
+    },
+    /// List networks.
+    Ls,
+    /// Print networks as a JSON array, with their containers' addresses.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove networks (refused while a container uses one).
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove addresses, namespaces and veths whose container record is gone.
+    Prune,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -291,7 +326,20 @@ impl RunArgs {
 /// Run a parsed command. Ok(status) is the process's exit status (0, or an attached
 /// container's own code).
 pub fn execute(cli: Cli) -> Result<i32, Error> {
+    let subnet: ipnetwork::Ipv4Network = cli.bridge_subnet.parse().map_err(|e| {
+        Error::Invalid(format!(
+            "invalid value {:?} for --bridge-subnet: {e}",
+            cli.bridge_subnet
+        ))
+    })?;
+    if cli.bridge.is_empty() || cli.bridge.len() > 15 || cli.bridge.contains('/') {
+        return Err(Error::Invalid(format!(
+            "invalid value {:?} for --bridge: not a link name",
+            cli.bridge
+        )));
+    }
     let ctx = Context {
+        networks: crate::network::Networks::new(&cli.root, &cli.data_root, &cli.bridge, subnet),
         store: Store::new(&cli.root, &cli.data_root),
         runtime: cli.runtime.clone(),
         runtime_root: cli.runtime_root.clone(),
@@ -436,6 +484,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             format,
             containers,
         } => stats(&ctx, &mut out, no_stream, format.as_deref(), &containers),
+        Command::Network(n) => network(&ctx, &mut out, n),
         Command::Spec(a) => {
             let cfg = a.raw().into_config(&HostFacts::detect())?;
             print(&mut out, &lifecycle::spec_json(&ctx, &cfg)?);
@@ -709,4 +758,87 @@ fn stats(
         }
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
+}
+
+fn network(ctx: &Context, out: &mut std::io::StdoutLock, cmd: NetworkCmd) -> Result<i32, Error> {
+    let nets = &ctx.networks;
+    match cmd {
+        NetworkCmd::Create {
+            subnet,
+            gateway,
+            name,
+        } => {
+            let subnet = subnet
+                .map(|s| {
+                    s.parse::<ipnetwork::Ipv4Network>().map_err(|e| {
+                        Error::Invalid(format!("invalid value {s:?} for --subnet: {e}"))
+                    })
+                })
+                .transpose()?;
+            let gateway = gateway
+                .map(|g| {
+                    g.parse::<std::net::Ipv4Addr>().map_err(|e| {
+                        Error::Invalid(format!("invalid value {g:?} for --gateway: {e}"))
+                    })
+                })
+                .transpose()?;
+            let def = nets.create(&name, subnet, gateway)?;
+            let _ = writeln!(out, "{}", def.name);
+        }
+        NetworkCmd::Ls => {
+            let _ = writeln!(out, "{:<24}{:<18}{:<20}GATEWAY", "NAME", "BRIDGE", "SUBNET");
+            for d in nets.list() {
+                let _ = writeln!(
+                    out,
+                    "{:<24}{:<18}{:<20}{}",
+                    d.name,
+                    d.bridge,
+                    d.subnet.to_string(),
+                    d.gateway
+                );
+            }
+        }
+        NetworkCmd::Inspect { names } => {
+            let mut found = Vec::new();
+            for n in &names {
+                let d = nets.get(n)?;
+                let containers: serde_json::Map<String, serde_json::Value> = nets
+                    .ipam()
+                    .allocations(&d.name)
+                    .map_err(crate::network::NetworkError::from)?
+                    .into_iter()
+                    .map(|(ip, id)| (id, serde_json::json!({ "IPv4Address": format!("{ip}/{}", d.subnet.prefix()) })))
+                    .collect();
+                found.push(serde_json::json!({
+                    "Name": d.name,
+                    "Driver": "bridge",
+                    "Bridge": d.bridge,
+                    "IPAM": { "Config": [{ "Subnet": d.subnet.to_string(), "Gateway": d.gateway.to_string() }] },
+                    "Containers": containers,
+                }));
+            }
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&found).expect("json")
+            );
+        }
+        NetworkCmd::Rm { names } => {
+            for n in &names {
+                nets.remove(n)?;
+                let _ = writeln!(out, "{n}");
+            }
+        }
+        NetworkCmd::Prune => {
+            let ids = ctx.store.ids()?;
+            let alive = |owner: &str| {
+                ids.iter()
+                    .any(|id| id.starts_with(owner) && ctx.store.record_path(id).exists())
+            };
+            for r in nets.prune(&alive)? {
+                let _ = writeln!(out, "removed {r}");
+            }
+        }
+    }
+    Ok(0)
 }

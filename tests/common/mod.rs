@@ -54,6 +54,28 @@ pub fn rootfs() -> &'static Path {
     })
 }
 
+/// A bridge name and a /24 no host route uses (bounded search).
+fn free_bridge(tag: &str) -> (String, String) {
+    let name = format!("osbt{}", &ocishim::store::new_id()[..8]);
+    let start =
+        (std::process::id() as usize * 7 + tag.len() * 13 + COUNTER.load(Ordering::SeqCst) * 29)
+            % 250;
+    for i in 0..250 {
+        let x = (start + i) % 250;
+        let subnet = format!("10.212.{x}.0/24");
+        let net: ipnetwork::Ipv4Network = subnet.parse().unwrap();
+        if let Ok(None) = ocishim::network::bridge::route_collision(net, &name) {
+            if !TAKEN.lock().unwrap().contains(&x) {
+                TAKEN.lock().unwrap().push(x);
+                return (name, subnet);
+            }
+        }
+    }
+    panic!("no free 10.212.x.0/24 subnet for a test bridge");
+}
+
+static TAKEN: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+
 fn random_tag() -> String {
     let id = ocishim::store::new_id();
     format!(
@@ -72,6 +94,9 @@ pub struct Env {
     pub runtime_root: PathBuf,
     pub runtime: String,
     pub cgroup_parent: String,
+    /// This test's default bridge and its subnet (free of the host's routes).
+    pub bridge: String,
+    pub subnet: String,
 }
 
 impl Env {
@@ -80,7 +105,10 @@ impl Env {
         rootfs();
         let tag = random_tag();
         let base = std::env::temp_dir().join(format!("ocishim-test-{tag}"));
+        let (bridge, subnet) = free_bridge(&tag);
         let env = Env {
+            bridge,
+            subnet,
             root: base.join("run"),
             data_root: base.join("lib"),
             runtime_root: base.join("rt"),
@@ -107,7 +135,11 @@ impl Env {
             .arg("--runtime")
             .arg(&self.runtime)
             .arg("--runtime-root")
-            .arg(&self.runtime_root);
+            .arg(&self.runtime_root)
+            .arg("--bridge")
+            .arg(&self.bridge)
+            .arg("--bridge-subnet")
+            .arg(&self.subnet);
         let mut it = args.iter();
         if let Some(first) = it.next() {
             c.arg(first);
@@ -219,6 +251,17 @@ impl Env {
         assert!(cg.is_empty(), "cgroups of {id} left behind: {cg:?}");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert!(!mounts.contains(id), "mounts of {id} left behind");
+        let veth = ocishim::network::host_if(id);
+        assert!(
+            !ocishim::network::bridge::link_exists(&veth).unwrap(),
+            "veth {veth} of {id} left behind"
+        );
+        assert!(
+            !self.root.join("netns").join(id).exists(),
+            "netns of {id} left behind"
+        );
+        let ipam = std::fs::read_to_string(self.root.join("ipam/bridge.json")).unwrap_or_default();
+        assert!(!ipam.contains(id), "address of {id} still allocated");
         assert!(
             processes_mentioning(id).is_empty(),
             "processes of {id} left behind: {:?}",
@@ -275,6 +318,7 @@ impl Drop for Env {
         for m in cgroup_mounts() {
             let _ = std::fs::remove_dir(m.join(&self.cgroup_parent));
         }
+        let _ = ocishim::network::bridge::delete_link(&self.bridge);
         let _ = std::fs::remove_dir_all(&self.base);
     }
 }
