@@ -1,0 +1,341 @@
+//! Networking against the real kernel: per-container namespaces on a bridge this test
+//! made, addresses from the IPAM, named networks, modes, DNS files, teardown. Traffic goes
+//! only between this host and namespaces on bridges the tests created.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{stderr, stdout, Env};
+
+/// A shell command that GETs /hostname from ip:8080 with busybox nc (busybox-static's
+/// wget crashes in static glibc's resolver) and prints the body.
+fn fetch_hostname(host: &str) -> String {
+    format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} 8080 | tail -n 1")
+}
+
+fn endpoint(env: &Env, id: &str, net: &str) -> serde_json::Value {
+    env.inspect(id)["NetworkSettings"]["Networks"][net].clone()
+}
+
+/// GET `path` from ip:8080, retrying the connect for up to 2 s as OpenWhisk does.
+fn http_get(ip: &str, path: &str) -> String {
+    let addr: SocketAddr = format!("{ip}:8080").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut s = loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no answer from {addr}: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+#[test]
+fn httpd_answers_at_the_reported_ip_right_after_run() {
+    let env = Env::new();
+    let id = env.run_d(&[], &["httpd", "-f", "-p", "8080", "-h", "/etc"]);
+    let ep = endpoint(&env, &id, "bridge");
+    let ip = ep["IPAddress"].as_str().unwrap().to_string();
+    let subnet: ipnetwork::Ipv4Network = env.subnet.parse().unwrap();
+    assert!(subnet.contains(ip.parse().unwrap()), "{ip} in {subnet}");
+    assert_eq!(ep["Gateway"], subnet.nth(1).unwrap().to_string());
+    assert_eq!(ep["IPPrefixLen"], 24);
+    assert!(ep["MacAddress"].as_str().unwrap().starts_with("02:42:"));
+    let body = http_get(&ip, "/hostname");
+    assert!(body.starts_with("HTTP/1."), "{body}");
+    assert!(body.ends_with(&format!("{}\n", &id[..12])), "{body}");
+    // /etc/hosts names the container at its address
+    let hosts = std::fs::read_to_string(env.inspect(&id)["HostsPath"].as_str().unwrap()).unwrap();
+    assert!(hosts.contains(&format!("{ip}\t{}\n", &id[..12])), "{hosts}");
+    env.ok(&["rm", "-f", &id]);
+    env.assert_gone(&id, &[]);
+}
+
+#[test]
+fn same_network_reaches_other_networks_do_not() {
+    let env = Env::new();
+    let r = env.rootfs();
+    let a = env.run_d(
+        &["--name", "srv"],
+        &["httpd", "-f", "-p", "8080", "-h", "/etc"],
+    );
+    let ip = endpoint(&env, &a, "bridge")["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = env.ocishim(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        &fetch_hostname(&ip),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("{}\n", &a[..12]));
+
+    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap().trim(), "0",
+        "this test needs IP forwarding off on the host (ocishim's isolation between bridges relies on it)");
+    let n1 = format!("n1-{}", &env.bridge[4..]);
+    let n2 = format!("n2-{}", &env.bridge[4..]);
+    env.ok(&["network", "create", &n1]);
+    env.ok(&["network", "create", &n2]);
+    let c = env.run_d(
+        &["--network", &n1],
+        &["httpd", "-f", "-p", "8080", "-h", "/etc"],
+    );
+    let cip = endpoint(&env, &c, &n1)["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let same = env.ocishim(&[
+        "run",
+        "--rm",
+        "--network",
+        &n1,
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        &fetch_hostname(&cip),
+    ]);
+    assert_eq!(
+        stdout(&same),
+        format!("{}\n", &c[..12]),
+        "{}",
+        stderr(&same)
+    );
+    let other = env.ocishim(&[
+        "run",
+        "--rm",
+        "--network",
+        &n2,
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        &fetch_hostname(&cip),
+    ]);
+    assert_eq!(
+        stdout(&other),
+        "",
+        "a container on another network reached {cip}"
+    );
+    // inspect lists the container; rm is refused while it is attached
+    let insp: serde_json::Value =
+        serde_json::from_str(&env.ok(&["network", "inspect", &n1])).unwrap();
+    assert!(insp[0]["Containers"][&c].is_object(), "{insp}");
+    assert!(env.ok(&["network", "ls"]).contains(&n1));
+    let o = env.ocishim(&["network", "rm", &n1]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("in use"));
+    env.ok(&["rm", "-f", &a, &c]);
+    let bridge1 = insp[0]["Bridge"].as_str().unwrap().to_string();
+    env.ok(&["network", "rm", &n1, &n2]);
+    assert!(
+        !ocishim::network::bridge::link_exists(&bridge1).unwrap(),
+        "network rm deletes its bridge"
+    );
+    env.assert_gone(&a, &[]);
+    env.assert_gone(&c, &[]);
+}
+
+#[test]
+fn none_host_and_container_modes() {
+    let env = Env::new();
+    let r = env.rootfs();
+    let o = env.ocishim(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--rootfs",
+        &r,
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(stdout(&o), "lo\n", "{}", stderr(&o));
+    // host: the host's interfaces, among them this test's bridge (made by a first container)
+    let keep = env.run_d(&[], &["httpd", "-f", "-p", "8080", "-h", "/etc"]);
+    // (checked by name: other tests add and remove veths on the host meanwhile)
+    let probe = format!("test -e /sys/class/net/{} && echo host-ns", env.bridge);
+    let o = env.ocishim(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        &probe,
+    ]);
+    assert_eq!(stdout(&o), "host-ns\n", "{:?}: {}", o.status, stderr(&o));
+    // container:<id>: the same namespace, the same address and MAC
+    let ep = endpoint(&env, &keep, "bridge");
+    let o = env.ocishim(&[
+        "run",
+        "--rm",
+        "--network",
+        &format!("container:{}", &keep[..12]),
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        &format!(
+            "cat /sys/class/net/eth0/address; {}",
+            fetch_hostname("127.0.0.1")
+        ),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("{}\n{}\n", ep["MacAddress"].as_str().unwrap(), &keep[..12])
+    );
+    env.ok(&["rm", "-f", &keep]);
+    env.assert_gone(&keep, &[]);
+    let o = env.ocishim(&[
+        "run",
+        "-d",
+        "--network",
+        &format!("container:{keep}"),
+        "--rootfs",
+        &r,
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "joining a missing container");
+    env.assert_empty();
+}
+
+#[test]
+fn fifty_parallel_runs_get_fifty_addresses() {
+    let env = Env::new();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..5)
+            .map(|_| {
+                let env = &env;
+                s.spawn(move || {
+                    (0..10)
+                        .map(|_| env.run_d(&[], &["sleep", "1000"]))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let ips: HashSet<String> = ids
+        .iter()
+        .map(|id| {
+            endpoint(&env, id, "bridge")["IPAddress"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ips.len(), 50);
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    env.ok(&args);
+    for id in &ids {
+        env.assert_gone(id, &[]);
+    }
+    let left = std::fs::read_to_string(env.root.join("ipam/bridge.json")).unwrap_or_default();
+    assert!(
+        left.trim() == "{}" || left.is_empty(),
+        "allocations left: {left}"
+    );
+    env.assert_empty();
+}
+
+#[test]
+fn dns_and_hosts_files_follow_the_options() {
+    let env = Env::new();
+    let r = env.rootfs();
+    let o = env.ocishim(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "web",
+        "--dns",
+        "10.1.2.3",
+        "--dns",
+        "10.1.2.4",
+        "--dns-search",
+        "svc.example",
+        "--dns-opt",
+        "ndots:3",
+        "--add-host",
+        "db:10.9.9.9",
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; echo ---; cat /etc/hosts",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let (resolv, hosts) = out.split_once("---\n").unwrap();
+    assert!(
+        resolv.contains(
+            "search svc.example\nnameserver 10.1.2.3\nnameserver 10.1.2.4\noptions ndots:3\n"
+        ),
+        "{resolv}"
+    );
+    assert!(
+        !resolv.lines().any(|l| l.starts_with("nameserver 127.")),
+        "{resolv}"
+    );
+    assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
+    assert!(hosts.contains("10.9.9.9\tdb\n"), "{hosts}");
+    assert!(hosts.lines().last().unwrap().ends_with("\tweb"), "{hosts}");
+    env.assert_empty();
+}
+
+#[test]
+fn prune_removes_what_a_lost_record_left() {
+    let env = Env::new();
+    let id = env.run_d(&[], &["sleep", "1000"]);
+    let v = env.inspect(&id);
+    let mpid = v["Ocishim"]["MonitorPid"].as_i64().unwrap() as i32;
+    // Lose the record as a crash would: the monitor dies, the container is killed through
+    // the runtime, the record directory disappears. Namespace, veth and address remain.
+    // SAFETY: a PID this test's run started.
+    unsafe { libc::kill(mpid, libc::SIGKILL) };
+    let rt = std::process::Command::new(&env.runtime)
+        .arg("--root")
+        .arg(&env.runtime_root)
+        .args(["delete", "-f", &id])
+        .output()
+        .unwrap();
+    assert!(
+        rt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rt.stderr)
+    );
+    std::fs::remove_dir_all(env.data_root.join("containers").join(&id)).unwrap();
+    let veth = ocishim::network::host_if(&id);
+    assert!(ocishim::network::bridge::link_exists(&veth).unwrap());
+    assert!(env.root.join("netns").join(&id).exists());
+    let out = env.ok(&["network", "prune"]);
+    assert!(
+        out.contains("namespace") && out.contains("address"),
+        "{out}"
+    );
+    env.assert_gone(&id, &[]);
+    // the cgroup the lost container had is not the network's business; clean it here
+    for d in env.cgroup_dirs(&id) {
+        let _ = std::fs::remove_dir(d);
+    }
+}
