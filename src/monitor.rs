@@ -188,19 +188,23 @@ fn monitor(
     let oom = code == 128 + libc::SIGKILL
         && crate::cgroup::ContainerCgroup::at(&rec.ocishim.cgroups_path).oom_kills() > 0;
     let finished = now();
-    // Delete the runtime's state before recording the exit, so that whoever sees
-    // "exited" (start, rm) never meets a stale runtime container.
+    // Under the container's lock (a `start` in flight holds it until the runtime's start
+    // has returned: deleting the state under it would fail that start), delete the
+    // runtime's state, then record the exit, so that whoever sees "exited" (start, rm)
+    // never meets a stale runtime container.
+    let lock = store.lock(id).map_err(|e| e.to_string())?;
     let deleted = rt
         .delete_if_exists(id, false)
         .or_else(|_| rt.delete_if_exists(id, true))
         .is_ok();
     let rec = store
-        .update(id, |r| {
+        .modify_locked(id, |r| {
             r.state.set_exited(code, finished.clone());
             r.state.oom_killed = oom;
             r.ocishim.runtime_deleted = deleted;
         })
         .map_err(|e| e.to_string())?;
+    drop(lock);
     tracing::debug!(%id, code, oom, "container exited");
     if rec.host_config.auto_remove && !attached {
         let _ = crate::lifecycle::purge(ctx, &rec);

@@ -267,6 +267,15 @@ impl Store {
     /// Read-modify-write under the container's lock.
     pub fn update<F: FnOnce(&mut Record)>(&self, id: &str, f: F) -> Result<Record, StoreError> {
         let _l = self.lock(id)?;
+        self.modify_locked(id, f)
+    }
+
+    /// Read-modify-write by a caller that already holds the container's lock.
+    pub fn modify_locked<F: FnOnce(&mut Record)>(
+        &self,
+        id: &str,
+        f: F,
+    ) -> Result<Record, StoreError> {
         let mut rec = self.read(id)?;
         f(&mut rec);
         self.write(&rec)?;

@@ -339,3 +339,45 @@ fn prune_removes_what_a_lost_record_left() {
         let _ = std::fs::remove_dir(d);
     }
 }
+
+#[test]
+fn a_full_subnet_is_125_and_leaves_nothing() {
+    let env = Env::new();
+    let r = env.rootfs();
+    // A /30 has two host addresses: the gateway and one container.
+    let net = format!("full-{}", &env.bridge[4..]);
+    let (_, other) = common::free_bridge("full");
+    let base: ipnetwork::Ipv4Network = other.parse().unwrap();
+    let small = format!("{}/30", base.network());
+    env.ok(&["network", "create", "--subnet", &small, &net]);
+    let a = env.run_d(&["--network", &net], &["sleep", "1000"]);
+    let o = env.ocishim(&[
+        "run",
+        "-d",
+        "--network",
+        &net,
+        "--rootfs",
+        &r,
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no free address"), "{err}");
+    assert!(stdout(&o).is_empty());
+    assert_eq!(
+        env.ok(&["ps", "-aq"]).lines().count(),
+        1,
+        "only the first container exists"
+    );
+    let netns: Vec<_> = std::fs::read_dir(env.root.join("netns"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(netns.len(), 1, "no namespace left by the refused run");
+    env.ok(&["rm", "-f", &a]);
+    env.ok(&["network", "rm", &net]);
+    env.assert_gone(&a, &[]);
+    env.assert_empty();
+}

@@ -145,7 +145,16 @@ async fn ensure(
             Some(i) => i,
             None => {
                 if let Some(subnet) = check {
-                    if let Some(route) = collision(&h, subnet, None).await? {
+                    let found = match collision(&h, subnet, None).await? {
+                        // Another ocishim may have made this very bridge meanwhile: its
+                        // own route is not a collision.
+                        Some(_) => match index_of(&h, name).await? {
+                            Some(i) => collision(&h, subnet, Some(i)).await?,
+                            None => collision(&h, subnet, None).await?,
+                        },
+                        None => None,
+                    };
+                    if let Some(route) = found {
                         return Err(BridgeError::Setup(format!(
                             "subnet {subnet} of bridge {name} collides with the host route {route}: choose another subnet"
                         )));

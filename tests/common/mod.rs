@@ -55,7 +55,7 @@ pub fn rootfs() -> &'static Path {
 }
 
 /// A bridge name and a /24 no host route uses (bounded search).
-fn free_bridge(tag: &str) -> (String, String) {
+pub fn free_bridge(tag: &str) -> (String, String) {
     let name = format!("osbt{}", &ocishim::store::new_id()[..8]);
     let start =
         (std::process::id() as usize * 7 + tag.len() * 13 + COUNTER.load(Ordering::SeqCst) * 29)
@@ -64,11 +64,14 @@ fn free_bridge(tag: &str) -> (String, String) {
         let x = (start + i) % 250;
         let subnet = format!("10.212.{x}.0/24");
         let net: ipnetwork::Ipv4Network = subnet.parse().unwrap();
+        // Check and take under one lock: two tests of this process never share a /24.
+        let mut taken = TAKEN.lock().unwrap();
+        if taken.contains(&x) {
+            continue;
+        }
         if let Ok(None) = ocishim::network::bridge::route_collision(net, &name) {
-            if !TAKEN.lock().unwrap().contains(&x) {
-                TAKEN.lock().unwrap().push(x);
-                return (name, subnet);
-            }
+            taken.push(x);
+            return (name, subnet);
         }
     }
     panic!("no free 10.212.x.0/24 subnet for a test bridge");
