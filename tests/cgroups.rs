@@ -83,6 +83,7 @@ fn every_limit_reaches_the_kernel() {
         }
     }
     assert_eq!(kernel(&env, &id, "cpuset", "cpuset.cpus"), "0");
+    assert_eq!(kernel(&env, &id, "cpuset", "cpuset.mems"), "0");
     assert_eq!(kernel(&env, &id, "pids", "pids.max"), "50");
     // The spec in the bundle says the same (self-describing).
     let spec: serde_json::Value = serde_json::from_str(

@@ -10,7 +10,7 @@ use std::path::Path;
 use futures_util::stream::TryStreamExt;
 use ipnetwork::Ipv4Network;
 use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::LinkAttribute;
+use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
@@ -216,59 +216,49 @@ pub fn setup_veth(
     gateway: Ipv4Addr,
 ) -> Result<String, BridgeError> {
     let prefix = subnet.prefix();
-    let peer = format!("{host_if}p");
     let ns_file = std::fs::File::open(netns_path)
         .map_err(|e| BridgeError::Setup(format!("opening {}: {e}", netns_path.display())))?;
     let fd = ns_file.as_raw_fd();
     let bridge_s = bridge.to_string();
     let host = host_if.to_string();
-    let peer_c = peer.clone();
+    let mac = mac_for(ip);
+    // One request: the host end on the bridge and up, the peer created directly inside the
+    // namespace as eth0 with its MAC (moving a link between namespaces afterwards costs an
+    // RCU grace period, tens of milliseconds). The peer cannot be up yet: it is opened
+    // before the two ends are linked.
     let made = with_handle(|h| async move {
         let br = ensure(&h, &bridge_s, gateway, prefix, Some(subnet)).await?;
+        let peer = LinkUnspec::new_with_name("eth0")
+            .address(mac.to_vec())
+            .setns_by_fd(fd)
+            .build();
+        let msg = LinkVeth::new(&host, "eth0")
+            .controller(br)
+            .up()
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+            .build();
         h.link()
-            .add(LinkVeth::new(&host, &peer_c).build())
+            .add(msg)
             .execute()
             .await
-            .map_err(nl(format!("creating veth {host}")))?;
-        let hi = index_of(&h, &host)
-            .await?
-            .ok_or_else(|| BridgeError::Setup("veth vanished".into()))?;
-        let pi = index_of(&h, &peer_c)
-            .await?
-            .ok_or_else(|| BridgeError::Setup("veth peer vanished".into()))?;
-        h.link()
-            .set(LinkUnspec::new_with_index(hi).controller(br).up().build())
-            .execute()
-            .await
-            .map_err(nl(format!("attaching {host} to {bridge_s}")))?;
-        h.link()
-            .set(LinkUnspec::new_with_index(pi).setns_by_fd(fd).build())
-            .execute()
-            .await
-            .map_err(nl("moving the veth peer into the namespace"))
+            .map_err(nl(format!("creating veth {host} on {bridge_s}")))
     });
     drop(ns_file);
+    tracing::debug!("veth made");
     if let Err(e) = made {
         let _ = delete_link(host_if);
         return Err(e);
     }
-    let mac = mac_for(ip);
     let inside = netns::run_in(netns_path, move || {
         with_handle(|h| async move {
-            let pi = index_of(&h, &peer)
+            let pi = index_of(&h, "eth0")
                 .await?
-                .ok_or_else(|| BridgeError::Setup("veth peer not in the namespace".into()))?;
+                .ok_or_else(|| BridgeError::Setup("eth0 is not in the namespace".into()))?;
             h.link()
-                .set(
-                    LinkUnspec::new_with_index(pi)
-                        .name("eth0".to_string())
-                        .address(mac.to_vec())
-                        .up()
-                        .build(),
-                )
+                .set(LinkUnspec::new_with_index(pi).up().build())
                 .execute()
                 .await
-                .map_err(nl("naming eth0"))?;
+                .map_err(nl("setting eth0 up"))?;
             h.address()
                 .add(pi, IpAddr::V4(ip), prefix)
                 .execute()

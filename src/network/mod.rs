@@ -262,6 +262,7 @@ impl Networks {
     pub fn attach(&self, def: &NetworkDef, id: &str) -> Result<Attachment, NetworkError> {
         let ipam = self.ipam();
         let ip = ipam.allocate(&def.name, def.subnet, def.gateway, id)?;
+        tracing::debug!(%ip, "address allocated");
         let ns = match netns::create(&self.netns_dir(), id) {
             Ok(p) => p,
             Err(e) => {
@@ -269,6 +270,7 @@ impl Networks {
                 return Err(e.into());
             }
         };
+        tracing::debug!("namespace created");
         match bridge::setup_veth(&def.bridge, def.subnet, &host_if(id), &ns, ip, def.gateway) {
             Ok(mac) => Ok(Attachment {
                 network: def.name.clone(),
