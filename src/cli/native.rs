@@ -144,8 +144,9 @@ pub enum NetworkCmd {
     Prune,
 }
 
-#[derive(Debug, Args, Clone)]
-pub struct UpdateArgs {
+/// The resource limits `run`, `create`, `spec` and `update` take.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ResourceArgs {
     #[arg(short = 'm', long, allow_hyphen_values = true)]
     pub memory: Option<String>,
     #[arg(long = "memory-swap", allow_hyphen_values = true)]
@@ -166,26 +167,37 @@ pub struct UpdateArgs {
     pub cpuset_mems: Option<String>,
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<String>,
+}
+
+impl ResourceArgs {
+    fn into_raw(self, raw: RawOptions) -> RawOptions {
+        RawOptions {
+            memory: self.memory,
+            memory_swap: self.memory_swap,
+            memory_reservation: self.memory_reservation,
+            cpu_shares: self.cpu_shares,
+            cpus: self.cpus,
+            cpu_period: self.cpu_period,
+            cpu_quota: self.cpu_quota,
+            cpuset_cpus: self.cpuset_cpus,
+            cpuset_mems: self.cpuset_mems,
+            pids_limit: self.pids_limit,
+            ..raw
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub resources: ResourceArgs,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
 
 impl UpdateArgs {
     pub fn raw(&self) -> RawOptions {
-        let a = self.clone();
-        RawOptions {
-            memory: a.memory,
-            memory_swap: a.memory_swap,
-            memory_reservation: a.memory_reservation,
-            cpu_shares: a.cpu_shares,
-            cpus: a.cpus,
-            cpu_period: a.cpu_period,
-            cpu_quota: a.cpu_quota,
-            cpuset_cpus: a.cpuset_cpus,
-            cpuset_mems: a.cpuset_mems,
-            pids_limit: a.pids_limit,
-            ..Default::default()
-        }
+        self.resources.clone().into_raw(RawOptions::default())
     }
 }
 
@@ -214,26 +226,8 @@ pub struct RunArgs {
     pub hostname: Option<String>,
     #[arg(long, allow_hyphen_values = true)]
     pub entrypoint: Option<String>,
-    #[arg(short = 'm', long, allow_hyphen_values = true)]
-    pub memory: Option<String>,
-    #[arg(long = "memory-swap", allow_hyphen_values = true)]
-    pub memory_swap: Option<String>,
-    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
-    pub memory_reservation: Option<String>,
-    #[arg(short = 'c', long = "cpu-shares", allow_hyphen_values = true)]
-    pub cpu_shares: Option<String>,
-    #[arg(long, allow_hyphen_values = true)]
-    pub cpus: Option<String>,
-    #[arg(long = "cpu-period", allow_hyphen_values = true)]
-    pub cpu_period: Option<String>,
-    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
-    pub cpu_quota: Option<String>,
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    #[arg(long = "cpuset-mems")]
-    pub cpuset_mems: Option<String>,
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
-    pub pids_limit: Option<String>,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
     #[arg(long)]
     pub ulimit: Vec<String>,
     #[arg(long = "cap-add")]
@@ -280,7 +274,7 @@ pub struct RunArgs {
 impl RunArgs {
     pub fn raw(&self) -> RawOptions {
         let a = self.clone();
-        RawOptions {
+        let raw = RawOptions {
             name: a.name,
             env: a.env,
             env_file: a.env_file,
@@ -288,16 +282,6 @@ impl RunArgs {
             user: a.user,
             hostname: a.hostname,
             entrypoint: a.entrypoint,
-            memory: a.memory,
-            memory_swap: a.memory_swap,
-            memory_reservation: a.memory_reservation,
-            cpu_shares: a.cpu_shares,
-            cpus: a.cpus,
-            cpu_period: a.cpu_period,
-            cpu_quota: a.cpu_quota,
-            cpuset_cpus: a.cpuset_cpus,
-            cpuset_mems: a.cpuset_mems,
-            pids_limit: a.pids_limit,
             ulimit: a.ulimit,
             cap_add: a.cap_add,
             cap_drop: a.cap_drop,
@@ -319,7 +303,9 @@ impl RunArgs {
             rm: a.rm,
             rootfs: a.rootfs,
             args: a.args,
-        }
+            ..Default::default()
+        };
+        a.resources.into_raw(raw)
     }
 }
 

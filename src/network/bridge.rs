@@ -341,19 +341,3 @@ pub fn route_collision(
         collision(&h, subnet, own_idx).await
     })
 }
-
-/// Bring lo up inside a namespace.
-pub fn loopback_up(netns_path: &Path) -> Result<(), BridgeError> {
-    netns::run_in(netns_path, || {
-        with_handle(|h| async move {
-            if let Some(lo) = index_of(&h, "lo").await? {
-                h.link()
-                    .set(LinkUnspec::new_with_index(lo).up().build())
-                    .execute()
-                    .await
-                    .map_err(nl("setting lo up"))?;
-            }
-            Ok(())
-        })
-    })?
-}
