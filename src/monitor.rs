@@ -233,12 +233,18 @@ fn read_nonblocking(fd: &OwnedFd) -> String {
 
 /// Copy both pipes into the json-file log until both reach EOF.
 fn relay(log_path: &std::path::Path, out: OwnedFd, err: OwnedFd) -> io::Result<()> {
+    // Without a log file the pipes are still drained (into /dev/null), or the container
+    // would block once a pipe is full.
     let file = OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o640)
         .custom_flags(libc::O_CLOEXEC)
-        .open(log_path)?;
+        .open(log_path)
+        .or_else(|e| {
+            tracing::warn!("opening {}: {e}", log_path.display());
+            OpenOptions::new().write(true).open("/dev/null")
+        })?;
     let mut w = LogWriter::new(file);
     let mut fds = [
         (Some(File::from(out)), Stream::Stdout),
@@ -276,15 +282,22 @@ fn relay(log_path: &std::path::Path, out: OwnedFd, err: OwnedFd) -> io::Result<(
             }
             let (slot, stream) = &mut fds[i];
             let Some(f) = slot.as_mut() else { continue };
+            // A log write that fails (disk full) must not stop the draining: a container
+            // whose pipe fills would block. Output is dropped until writes work again.
+            let keep = |r: io::Result<()>| {
+                if let Err(e) = r {
+                    tracing::warn!("writing the log: {e}");
+                }
+            };
             match f.read(&mut buf) {
                 Ok(0) => {
-                    w.finish(*stream)?;
+                    keep(w.finish(*stream));
                     *slot = None;
                 }
-                Ok(n) => w.write(*stream, &buf[..n])?,
+                Ok(n) => keep(w.write(*stream, &buf[..n])),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    w.finish(*stream)?;
+                    keep(w.finish(*stream));
                     *slot = None;
                     tracing::warn!("reading container output: {e}");
                 }
