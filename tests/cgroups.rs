@@ -86,9 +86,9 @@ fn every_limit_reaches_the_kernel() {
     match version() {
         Version::V1 => assert_eq!(kernel(&env, &id, "cpuset", "cpuset.mems"), "0"),
         // Open question (see the closing note of the cgroups issue): in the v2 guest the
-        // configured cpuset.mems reads back "0" when ocishim writes it and stays "0" when
-        // this test runs alone, but read empty once when the whole suite ran in parallel;
-        // the effective set is node 0.
+        // configured cpuset.mems reads back "0" when ocishim writes it, and stays "0" after
+        // create+start with these same limits and after run -d with subsets of them, but
+        // reads empty after this exact run -d; the effective set is node 0.
         Version::V2 => assert_eq!(kernel(&env, &id, "cpuset", "cpuset.mems.effective"), "0"),
     }
     assert_eq!(kernel(&env, &id, "pids", "pids.max"), "50");
