@@ -86,8 +86,7 @@ fn same_network_reaches_other_networks_do_not() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), format!("{}\n", &a[..12]));
 
-    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap().trim(), "0",
-        "this test needs IP forwarding off on the host (ocishim's isolation between bridges relies on it)");
+    // Isolation holds whether or not the host forwards (another test here turns NAT on).
     let n1 = format!("n1-{}", &env.bridge[4..]);
     let n2 = format!("n2-{}", &env.bridge[4..]);
     env.ok(&["network", "create", &n1]);
@@ -143,10 +142,15 @@ fn same_network_reaches_other_networks_do_not() {
     assert!(stderr(&o).contains("in use"));
     env.ok(&["rm", "-f", &a, &c]);
     let bridge1 = insp[0]["Bridge"].as_str().unwrap().to_string();
+    assert!(ocishim::network::firewall::has_bridge(&bridge1));
     env.ok(&["network", "rm", &n1, &n2]);
     assert!(
         !ocishim::network::bridge::link_exists(&bridge1).unwrap(),
         "network rm deletes its bridge"
+    );
+    assert!(
+        !ocishim::network::firewall::has_bridge(&bridge1),
+        "network rm deletes its forwarding rules"
     );
     env.assert_gone(&a, &[]);
     env.assert_gone(&c, &[]);
@@ -380,4 +384,207 @@ fn a_full_subnet_is_125_and_leaves_nothing() {
     env.ok(&["network", "rm", &net]);
     env.assert_gone(&a, &[]);
     env.assert_empty();
+}
+
+/// A host "outside" every ocishim network, made by this test: a namespace with a veth to
+/// the host on a free /24 and no route back to any container subnet, so only masqueraded
+/// packets can be answered. Removed on drop.
+struct Outside {
+    ns: String,
+    host_if: String,
+    host_ip: String,
+    ip: String,
+}
+
+impl Outside {
+    fn new() -> Outside {
+        let tag = &ocishim::store::new_id()[..8];
+        let ns = format!("ocishim-test-out-{tag}");
+        let host_if = format!("osxt{tag}");
+        let mut pick = None;
+        for x in 0..=255u8 {
+            let net: ipnetwork::Ipv4Network = format!("10.215.{x}.0/24").parse().unwrap();
+            if let Ok(None) = ocishim::network::bridge::route_collision(net, &host_if) {
+                pick = Some(x);
+                break;
+            }
+        }
+        let x = pick.expect("a free 10.215.x.0/24");
+        let o = Outside {
+            ns,
+            host_if,
+            host_ip: format!("10.215.{x}.1"),
+            ip: format!("10.215.{x}.2"),
+        };
+        let ip = |args: &[&str]| {
+            let st = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap();
+            assert!(st.success(), "ip {args:?}");
+        };
+        ip(&["netns", "add", &o.ns]);
+        ip(&[
+            "link", "add", &o.host_if, "type", "veth", "peer", "name", "eth0", "netns", &o.ns,
+        ]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/24", o.host_ip),
+            "dev",
+            &o.host_if,
+        ]);
+        ip(&["link", "set", &o.host_if, "up"]);
+        ip(&[
+            "-n",
+            &o.ns,
+            "addr",
+            "add",
+            &format!("{}/24", o.ip),
+            "dev",
+            "eth0",
+        ]);
+        ip(&["-n", &o.ns, "link", "set", "eth0", "up"]);
+        o
+    }
+
+    /// Accept TCP connections on port 9000 inside the namespace for `secs`, answering
+    /// "hi" and collecting the peers' addresses.
+    fn listen(&self, secs: u64) -> std::thread::JoinHandle<Vec<String>> {
+        let path = format!("/run/netns/{}", self.ns);
+        let ready = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let r2 = ready.clone();
+        let h = std::thread::spawn(move || {
+            let f = std::fs::File::open(&path).unwrap();
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let l = std::net::TcpListener::bind("0.0.0.0:9000").unwrap();
+            l.set_nonblocking(true).unwrap();
+            r2.wait();
+            let mut peers = Vec::new();
+            let end = Instant::now() + Duration::from_secs(secs);
+            while Instant::now() < end {
+                match l.accept() {
+                    Ok((mut c, a)) => {
+                        let _ = c.write_all(b"hi\n");
+                        peers.push(a.ip().to_string());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            peers
+        });
+        ready.wait();
+        h
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .status();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.ns])
+            .status();
+    }
+}
+
+#[test]
+fn nat_is_opt_in_and_networks_stay_isolated_while_forwarding() {
+    let env = Env::new();
+    let r = env.rootfs();
+    let out = Outside::new();
+    let nat = format!("nat-{}", &env.bridge[4..]);
+    let iso = format!("iso-{}", &env.bridge[4..]);
+    env.ok(&["--enable-nat", "network", "create", &nat]);
+    env.ok(&["network", "create", &iso]);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+            .unwrap()
+            .trim(),
+        "1",
+        "a NAT network switches IPv4 forwarding on"
+    );
+    let insp: serde_json::Value =
+        serde_json::from_str(&env.ok(&["network", "inspect", &nat, &iso])).unwrap();
+    assert_eq!(
+        insp[0]["Options"]["com.docker.network.bridge.enable_ip_masquerade"],
+        "true"
+    );
+    assert_eq!(
+        insp[1]["Options"]["com.docker.network.bridge.enable_ip_masquerade"],
+        "false"
+    );
+    let talk = format!("sleep 3 | nc -w 2 {} 9000", out.ip);
+    let listener = out.listen(12);
+    // From the NAT network: reaches the outside host, masqueraded to the host's address.
+    let o = env.ocishim(&[
+        "run",
+        "--rm",
+        "--network",
+        &nat,
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        &talk,
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "hi\n",
+        "NAT network did not reach {}: {}",
+        out.ip,
+        stderr(&o)
+    );
+    // From the network without NAT, and from the default one: nothing gets out.
+    for net in [iso.as_str(), "bridge"] {
+        let o = env.ocishim(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "--rootfs",
+            &r,
+            "sh",
+            "-c",
+            &talk,
+        ]);
+        assert_eq!(stdout(&o), "", "{net} reached the outside without NAT");
+    }
+    // NAT does not open the way to another ocishim network.
+    let srv = env.run_d(
+        &["--network", &iso],
+        &["httpd", "-f", "-p", "8080", "-h", "/etc"],
+    );
+    let sip = endpoint(&env, &srv, &iso)["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = env.ocishim(&[
+        "run",
+        "--rm",
+        "--network",
+        &nat,
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        &fetch_hostname(&sip),
+    ]);
+    assert_eq!(stdout(&o), "", "the NAT network reached {sip} on {iso}");
+    assert!(
+        http_get(&sip, "/hostname").ends_with(&format!("{}\n", &srv[..12])),
+        "the host still reaches it"
+    );
+    let peers = listener.join().unwrap();
+    assert_eq!(
+        peers,
+        vec![out.host_ip.clone()],
+        "exactly one masqueraded connection"
+    );
+    env.ok(&["rm", "-f", &srv]);
+    let nat_bridge = insp[0]["Bridge"].as_str().unwrap().to_string();
+    env.ok(&["network", "rm", &nat, &iso]);
+    assert!(!ocishim::network::firewall::has_bridge(&nat_bridge));
+    env.assert_gone(&srv, &[]);
 }

@@ -37,6 +37,10 @@ pub struct Cli {
     /// The default bridge network's subnet (must not collide with the host's routes).
     #[arg(long = "bridge-subnet", global = true, default_value = crate::network::DEFAULT_SUBNET)]
     pub bridge_subnet: String,
+    /// Outbound NAT (masquerade) and IPv4 forwarding for the default bridge network
+    /// (run/create) or the network `network create` makes. Off by default.
+    #[arg(long = "enable-nat", global = true)]
+    pub enable_nat: bool,
     /// Log level for ocishim's own diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(long = "log-level", global = true)]
     pub log_level: Option<String>,
@@ -324,8 +328,11 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             cli.bridge
         )));
     }
+    let mut networks =
+        crate::network::Networks::new(&cli.root, &cli.data_root, &cli.bridge, subnet);
+    networks.default_nat = cli.enable_nat;
     let ctx = Context {
-        networks: crate::network::Networks::new(&cli.root, &cli.data_root, &cli.bridge, subnet),
+        networks,
         store: Store::new(&cli.root, &cli.data_root),
         runtime: cli.runtime.clone(),
         runtime_root: cli.runtime_root.clone(),
@@ -768,7 +775,7 @@ fn network(ctx: &Context, out: &mut std::io::StdoutLock, cmd: NetworkCmd) -> Res
                     })
                 })
                 .transpose()?;
-            let def = nets.create(&name, subnet, gateway)?;
+            let def = nets.create(&name, subnet, gateway, nets.default_nat)?;
             let _ = writeln!(out, "{}", def.name);
         }
         NetworkCmd::Ls => {
@@ -799,6 +806,7 @@ fn network(ctx: &Context, out: &mut std::io::StdoutLock, cmd: NetworkCmd) -> Res
                     "Name": d.name,
                     "Driver": "bridge",
                     "Bridge": d.bridge,
+                    "Options": { "com.docker.network.bridge.enable_ip_masquerade": d.nat.to_string() },
                     "IPAM": { "Config": [{ "Subnet": d.subnet.to_string(), "Gateway": d.gateway.to_string() }] },
                     "Containers": containers,
                 }));

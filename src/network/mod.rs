@@ -3,6 +3,7 @@
 
 pub mod bridge;
 pub mod dns;
+pub mod firewall;
 pub mod ipam;
 pub mod netns;
 
@@ -37,6 +38,8 @@ pub enum NetworkError {
     Netns(#[from] netns::NetnsError),
     #[error(transparent)]
     Ipam(#[from] ipam::IpamError),
+    #[error(transparent)]
+    Firewall(#[from] firewall::FirewallError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -53,6 +56,9 @@ pub struct NetworkDef {
     pub bridge: String,
     pub subnet: Ipv4Network,
     pub gateway: Ipv4Addr,
+    /// Outbound NAT (masquerade) and IPv4 forwarding for this network; off by default.
+    #[serde(default, rename = "EnableNAT")]
+    pub nat: bool,
 }
 
 /// Where networks and their state live.
@@ -64,6 +70,8 @@ pub struct Networks {
     pub root: PathBuf,
     pub default_bridge: String,
     pub default_subnet: Ipv4Network,
+    /// --enable-nat: outbound NAT on the default network.
+    pub default_nat: bool,
 }
 
 /// What a container got on its network.
@@ -101,6 +109,7 @@ impl Networks {
             root: root.to_path_buf(),
             default_bridge: bridge.to_string(),
             default_subnet: subnet,
+            default_nat: false,
         }
     }
 
@@ -122,6 +131,7 @@ impl Networks {
             bridge: self.default_bridge.clone(),
             subnet: self.default_subnet,
             gateway: first_host(self.default_subnet),
+            nat: self.default_nat,
         }
     }
 
@@ -162,6 +172,7 @@ impl Networks {
         name: &str,
         subnet: Option<Ipv4Network>,
         gateway: Option<Ipv4Addr>,
+        nat: bool,
     ) -> Result<NetworkDef, NetworkError> {
         if matches!(name, "bridge" | "host" | "none" | "default") || name.starts_with("container:")
         {
@@ -217,16 +228,26 @@ impl Networks {
             bridge,
             subnet,
             gateway,
+            nat,
         };
         fs::create_dir_all(&self.defs_dir).map_err(|source| NetworkError::Io {
             what: "creating",
             path: self.defs_dir.display().to_string(),
             source,
         })?;
-        bridge::ensure_bridge(&def.bridge, def.gateway, def.subnet.prefix())?;
+        // Rules first: they name the bridge, which need not exist yet.
+        firewall::add_bridge(&def.bridge, def.subnet, def.nat)?;
+        let undo = |def: &NetworkDef| {
+            let _ = bridge::delete_link(&def.bridge);
+            let _ = firewall::remove_bridge(&def.bridge);
+        };
+        if let Err(e) = bridge::ensure_bridge(&def.bridge, def.gateway, def.subnet.prefix()) {
+            undo(&def);
+            return Err(e.into());
+        }
         let data = serde_json::to_vec_pretty(&def).expect("def serializes");
         if let Err(source) = crate::store::write_atomic(&self.def_path(name), &data) {
-            let _ = bridge::delete_link(&def.bridge);
+            undo(&def);
             return Err(NetworkError::Io {
                 what: "writing",
                 path: self.def_path(name).display().to_string(),
@@ -252,6 +273,7 @@ impl Networks {
             });
         }
         bridge::delete_link(&def.bridge)?;
+        firewall::remove_bridge(&def.bridge)?;
         let _ = fs::remove_file(self.root.join("ipam").join(format!("{name}.json")));
         let _ = fs::remove_file(self.def_path(name));
         Ok(())
@@ -260,6 +282,11 @@ impl Networks {
     /// Give container `id` a namespace, an address and a veth on `def`'s bridge. On
     /// failure everything made is undone.
     pub fn attach(&self, def: &NetworkDef, id: &str) -> Result<Attachment, NetworkError> {
+        // A bridge about to be made (first use, or after a reboot) gets its forwarding
+        // rules first; NAT is (re)applied whenever asked for. Otherwise this is one stat.
+        if def.nat || !Path::new("/sys/class/net").join(&def.bridge).exists() {
+            firewall::add_bridge(&def.bridge, def.subnet, def.nat)?;
+        }
         let ipam = self.ipam();
         let ip = ipam.allocate(&def.name, def.subnet, def.gateway, id)?;
         tracing::debug!(%ip, "address allocated");
@@ -351,6 +378,7 @@ mod tests {
             root: d.join("root"),
             default_bridge: "osx0".into(),
             default_subnet: "10.99.0.0/16".parse().unwrap(),
+            default_nat: false,
         };
         assert_eq!(
             n.get("bridge").unwrap().gateway,
@@ -358,7 +386,7 @@ mod tests {
         );
         assert!(matches!(n.get("nosuch"), Err(NetworkError::NotFound(_))));
         assert!(matches!(
-            n.create("bridge", None, None),
+            n.create("bridge", None, None, false),
             Err(NetworkError::Exists(_))
         ));
         assert_eq!(n.list().len(), 1);

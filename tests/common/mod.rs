@@ -321,7 +321,16 @@ impl Drop for Env {
         for m in cgroup_mounts() {
             let _ = std::fs::remove_dir(m.join(&self.cgroup_parent));
         }
+        // Named networks the test made (their bridges and forwarding rules).
+        if let Ok(rd) = std::fs::read_dir(self.data_root.join("networks")) {
+            for e in rd.flatten() {
+                if let Some(n) = e.file_name().to_str().and_then(|n| n.strip_suffix(".json")) {
+                    let _ = self.cmd(&["network", "rm", n]).output();
+                }
+            }
+        }
         let _ = ocishim::network::bridge::delete_link(&self.bridge);
+        let _ = ocishim::network::firewall::remove_bridge(&self.bridge);
         let _ = std::fs::remove_dir_all(&self.base);
     }
 }
