@@ -404,6 +404,21 @@ impl ContainerCgroup {
         Ok(())
     }
 
+    /// Whether the freezer holds this cgroup (v1 freezer.state FROZEN or FREEZING, v2
+    /// cgroup.freeze 1): the truth about "paused", whoever paused it. None when the file
+    /// cannot be read (no such cgroup, no freezer).
+    pub fn frozen(&self) -> Option<bool> {
+        let d = self.dir("freezer")?;
+        match self.version {
+            Version::V1 => fs::read_to_string(d.join("freezer.state"))
+                .ok()
+                .map(|s| s.trim() != "THAWED"),
+            Version::V2 => fs::read_to_string(d.join("cgroup.freeze"))
+                .ok()
+                .map(|s| s.trim() == "1"),
+        }
+    }
+
     /// How many times the kernel's OOM killer killed a task in this cgroup.
     pub fn oom_kills(&self) -> u64 {
         let Some(d) = self.dir("memory") else {

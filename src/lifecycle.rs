@@ -930,8 +930,8 @@ mod signals {
     }
 }
 
-/// The record as of now: a running container whose monitor is gone is checked with the
-/// runtime (`query_runtime`), so inspect tells the truth.
+/// The record as of now: Paused from the cgroup freezer; a running container whose monitor
+/// is gone is checked with the runtime (`query_runtime`), so inspect tells the truth.
 pub fn refresh(ctx: &Context, mut rec: Record, query_runtime: bool) -> Record {
     let live = matches!(rec.state.status.as_str(), "running" | "paused" | "created")
         && rec.ocishim.monitor_pid > 0;
@@ -940,6 +940,15 @@ pub fn refresh(ctx: &Context, mut rec: Record, query_runtime: bool) -> Record {
     }
     let alive = monitor_alive(&rec);
     rec.ocishim.monitor_gone = !alive;
+    // Paused is not recorded by pause/resume: the container's cgroup freezer says it (one
+    // small file read), so it is true whoever paused the container.
+    if matches!(rec.state.status.as_str(), "running" | "paused")
+        && !rec.ocishim.cgroups_path.is_empty()
+    {
+        if let Some(frozen) = ContainerCgroup::at(&rec.ocishim.cgroups_path).frozen() {
+            rec.state.set_paused(frozen);
+        }
+    }
     if !alive || query_runtime {
         let state = ctx
             .runtime_for(&rec)
@@ -986,7 +995,6 @@ pub fn pause(ctx: &Context, query: &str) -> Result<String, Error> {
         return Err(Error::AlreadyPaused(rec.id));
     }
     rt.pause(&rec.id)?;
-    ctx.store.update(&rec.id, |r| r.state.set_paused(true))?;
     Ok(rec.id)
 }
 
@@ -996,7 +1004,6 @@ pub fn resume(ctx: &Context, query: &str) -> Result<String, Error> {
         return Err(Error::NotPaused(rec.id));
     }
     rt.resume(&rec.id)?;
-    ctx.store.update(&rec.id, |r| r.state.set_paused(false))?;
     Ok(rec.id)
 }
 

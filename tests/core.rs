@@ -150,6 +150,23 @@ fn pause_resume_through_the_runtime() {
     let o = env.ocishim(&["resume", &id]);
     assert_eq!(o.status.code(), Some(125));
     one_line_error(&o);
+    // Paused is the freezer's truth: a pause made with the runtime by hand shows, and
+    // ocishim resumes it.
+    let rt = |op: &str| {
+        let st = std::process::Command::new(&env.runtime)
+            .arg("--root")
+            .arg(&env.runtime_root)
+            .args([op, id.as_str()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "{} {op}", env.runtime);
+    };
+    rt("pause");
+    assert!(env.ok(&["ps"]).contains("(Paused)"));
+    assert_eq!(env.inspect(&id)["State"]["Paused"], true);
+    env.ok(&["resume", &id]);
+    assert_eq!(env.runtime_state(&id).unwrap()["status"], "running");
+    assert!(!env.ok(&["ps"]).contains("(Paused)"));
     env.ok(&["rm", "-f", &id]);
     env.assert_gone(&id, &[]);
 }
