@@ -332,11 +332,29 @@ fn prune_removes_what_a_lost_record_left() {
     let veth = ocishim::network::host_if(&id);
     assert!(ocishim::network::bridge::link_exists(&veth).unwrap());
     assert!(env.root.join("netns").join(&id).exists());
+    // Another installation's container (its own root and bridge) is not touched.
+    let other = Env::new();
+    let keep = other.run_d(&[], &["sleep", "1000"]);
+    let keep_veth = ocishim::network::host_if(&keep);
+    // Rules of a bridge that is gone (deleted by hand, say) are pruned too.
+    let gone = format!("osbg{}", &ocishim::store::new_id()[..8]);
+    ocishim::network::firewall::add_bridge(&gone, "10.216.0.0/24".parse().unwrap(), false).unwrap();
     let out = env.ok(&["network", "prune"]);
     assert!(
         out.contains("namespace") && out.contains("address"),
         "{out}"
     );
+    assert!(
+        out.contains(&format!("forwarding rules of {gone}")),
+        "{out}"
+    );
+    assert!(!ocishim::network::firewall::has_bridge(&gone));
+    assert!(
+        ocishim::network::bridge::link_exists(&keep_veth).unwrap(),
+        "{out}"
+    );
+    assert!(!out.contains(&keep_veth), "{out}");
+    other.ok(&["rm", "-f", &keep]);
     env.assert_gone(&id, &[]);
     // the cgroup the lost container had is not the network's business; clean it here
     for d in env.cgroup_dirs(&id) {

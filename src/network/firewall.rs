@@ -165,17 +165,35 @@ pub fn remove_bridge(bridge: &str) -> Result<(), FirewallError> {
     }
 }
 
-/// Whether `bridge` has rules in ocishim's table (for tests and `network inspect`).
-pub fn has_bridge(bridge: &str) -> bool {
+/// The bridges that have rules in ocishim's table (none when there is no table or no nft).
+pub fn bridges() -> Vec<String> {
     let Some(exe) = crate::runtime::which("nft") else {
-        return false;
+        return Vec::new();
     };
     Command::new(exe)
         .args(["list", "set", "ip", TABLE, "bridges"])
         .stderr(Stdio::null())
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"{bridge}\"")))
-        .unwrap_or(false)
+        .map(|o| set_elements(&String::from_utf8_lossy(&o.stdout)))
+        .unwrap_or_default()
+}
+
+/// The quoted names in `nft list set` output's `elements = { ... }`.
+fn set_elements(text: &str) -> Vec<String> {
+    let Some((_, rest)) = text.split_once("elements") else {
+        return Vec::new();
+    };
+    let body = rest.split('}').next().unwrap_or("");
+    body.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(String::from)
+        .collect()
+}
+
+/// Whether `bridge` has rules in ocishim's table.
+pub fn has_bridge(bridge: &str) -> bool {
+    bridges().iter().any(|b| b == bridge)
 }
 
 fn enable_forwarding() -> Result<(), FirewallError> {
@@ -189,6 +207,16 @@ fn enable_forwarding() -> Result<(), FirewallError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_listing_is_parsed() {
+        let out = "table ip ocishim {\n\tset bridges {\n\t\ttype ifname\n\t\telements = { \"osb1\",\n\t\t\t     \"ocishim0\" }\n\t}\n}\n";
+        assert_eq!(set_elements(out), vec!["osb1", "ocishim0"]);
+        assert!(
+            set_elements("table ip ocishim {\n\tset bridges {\n\t\ttype ifname\n\t}\n}\n")
+                .is_empty()
+        );
+    }
 
     #[test]
     fn chain_names_are_plain_identifiers() {

@@ -323,7 +323,8 @@ impl Networks {
         a.and(b).and(c)
     }
 
-    /// `network prune`: allocations, namespaces and veths whose container record is gone.
+    /// `network prune`: allocations, namespaces and veths whose container record is gone,
+    /// and forwarding rules of bridges that no longer exist.
     pub fn prune(&self, alive: &dyn Fn(&str) -> bool) -> Result<Vec<String>, NetworkError> {
         let mut removed = Vec::new();
         let ipam = self.ipam();
@@ -341,11 +342,25 @@ impl Networks {
                 }
             }
         }
+        // Veths on this installation's bridges (or on none: their bridge is gone); another
+        // --root's containers sit on other bridges and are left alone.
+        let ours: Vec<String> = self.list().into_iter().map(|d| d.bridge).collect();
         for link in bridge::links_with_prefix(VETH_PREFIX)? {
             let short = &link[VETH_PREFIX.len()..];
-            if short.len() == 11 && !alive(short) {
+            let master = fs::read_link(Path::new("/sys/class/net").join(&link).join("master"))
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+            let mine = master.as_ref().is_none_or(|m| ours.contains(m));
+            if short.len() == 11 && mine && !alive(short) {
                 bridge::delete_link(&link)?;
                 removed.push(format!("veth {link}"));
+            }
+        }
+        // Forwarding rules of bridges that no longer exist.
+        for b in firewall::bridges() {
+            if !bridge::link_exists(&b)? {
+                firewall::remove_bridge(&b)?;
+                removed.push(format!("forwarding rules of {b}"));
             }
         }
         Ok(removed)
