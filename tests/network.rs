@@ -17,6 +17,35 @@ fn fetch_hostname(host: &str) -> String {
     format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} 8080 | tail -n 1")
 }
 
+/// `sh -c script` attached in a container on `net`, removed afterwards.
+fn sh_on(env: &Env, net: &str, script: &str) -> std::process::Output {
+    let r = env.rootfs();
+    env.ocishim(&[
+        "run",
+        "--rm",
+        "--network",
+        net,
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        script,
+    ])
+}
+
+/// busybox httpd on `net`, serving /etc on 8080: (ID, IP).
+fn httpd_on(env: &Env, net: &str) -> (String, String) {
+    let id = env.run_d(
+        &["--network", net],
+        &["httpd", "-f", "-p", "8080", "-h", "/etc"],
+    );
+    let ip = endpoint(env, &id, net)["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (id, ip)
+}
+
 fn endpoint(env: &Env, id: &str, net: &str) -> serde_json::Value {
     env.inspect(id)["NetworkSettings"]["Networks"][net].clone()
 }
@@ -91,42 +120,15 @@ fn same_network_reaches_other_networks_do_not() {
     let n2 = format!("n2-{}", &env.bridge[4..]);
     env.ok(&["network", "create", &n1]);
     env.ok(&["network", "create", &n2]);
-    let c = env.run_d(
-        &["--network", &n1],
-        &["httpd", "-f", "-p", "8080", "-h", "/etc"],
-    );
-    let cip = endpoint(&env, &c, &n1)["IPAddress"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let same = env.ocishim(&[
-        "run",
-        "--rm",
-        "--network",
-        &n1,
-        "--rootfs",
-        &r,
-        "sh",
-        "-c",
-        &fetch_hostname(&cip),
-    ]);
+    let (c, cip) = httpd_on(&env, &n1);
+    let same = sh_on(&env, &n1, &fetch_hostname(&cip));
     assert_eq!(
         stdout(&same),
         format!("{}\n", &c[..12]),
         "{}",
         stderr(&same)
     );
-    let other = env.ocishim(&[
-        "run",
-        "--rm",
-        "--network",
-        &n2,
-        "--rootfs",
-        &r,
-        "sh",
-        "-c",
-        &fetch_hostname(&cip),
-    ]);
+    let other = sh_on(&env, &n2, &fetch_hostname(&cip));
     assert_eq!(
         stdout(&other),
         "",
@@ -175,17 +177,7 @@ fn none_host_and_container_modes() {
     let keep = env.run_d(&[], &["httpd", "-f", "-p", "8080", "-h", "/etc"]);
     // (checked by name: other tests add and remove veths on the host meanwhile)
     let probe = format!("test -e /sys/class/net/{} && echo host-ns", env.bridge);
-    let o = env.ocishim(&[
-        "run",
-        "--rm",
-        "--network",
-        "host",
-        "--rootfs",
-        &r,
-        "sh",
-        "-c",
-        &probe,
-    ]);
+    let o = sh_on(&env, "host", &probe);
     assert_eq!(stdout(&o), "host-ns\n", "{:?}: {}", o.status, stderr(&o));
     // container:<id>: the same namespace, the same address and MAC
     let ep = endpoint(&env, &keep, "bridge");
@@ -510,7 +502,6 @@ impl Drop for Outside {
 #[test]
 fn nat_is_opt_in_and_networks_stay_isolated_while_forwarding() {
     let env = Env::new();
-    let r = env.rootfs();
     let out = Outside::new();
     let nat = format!("nat-{}", &env.bridge[4..]);
     let iso = format!("iso-{}", &env.bridge[4..]);
@@ -536,17 +527,7 @@ fn nat_is_opt_in_and_networks_stay_isolated_while_forwarding() {
     let talk = format!("sleep 3 | nc -w 2 {} 9000", out.ip);
     let listener = out.listen(12);
     // From the NAT network: reaches the outside host, masqueraded to the host's address.
-    let o = env.ocishim(&[
-        "run",
-        "--rm",
-        "--network",
-        &nat,
-        "--rootfs",
-        &r,
-        "sh",
-        "-c",
-        &talk,
-    ]);
+    let o = sh_on(&env, &nat, &talk);
     assert_eq!(
         stdout(&o),
         "hi\n",
@@ -556,39 +537,12 @@ fn nat_is_opt_in_and_networks_stay_isolated_while_forwarding() {
     );
     // From the network without NAT, and from the default one: nothing gets out.
     for net in [iso.as_str(), "bridge"] {
-        let o = env.ocishim(&[
-            "run",
-            "--rm",
-            "--network",
-            net,
-            "--rootfs",
-            &r,
-            "sh",
-            "-c",
-            &talk,
-        ]);
+        let o = sh_on(&env, net, &talk);
         assert_eq!(stdout(&o), "", "{net} reached the outside without NAT");
     }
     // NAT does not open the way to another ocishim network.
-    let srv = env.run_d(
-        &["--network", &iso],
-        &["httpd", "-f", "-p", "8080", "-h", "/etc"],
-    );
-    let sip = endpoint(&env, &srv, &iso)["IPAddress"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let o = env.ocishim(&[
-        "run",
-        "--rm",
-        "--network",
-        &nat,
-        "--rootfs",
-        &r,
-        "sh",
-        "-c",
-        &fetch_hostname(&sip),
-    ]);
+    let (srv, sip) = httpd_on(&env, &iso);
+    let o = sh_on(&env, &nat, &fetch_hostname(&sip));
     assert_eq!(stdout(&o), "", "the NAT network reached {sip} on {iso}");
     assert!(
         http_get(&sip, "/hostname").ends_with(&format!("{}\n", &srv[..12])),
