@@ -151,7 +151,11 @@ fn nft(script: &str) -> Result<(), FirewallError> {
 pub fn add_bridge(bridge: &str, subnet: Ipv4Network, nat: bool) -> Result<(), FirewallError> {
     nft(&add_script(bridge, subnet, nat))?;
     if nat {
-        enable_forwarding()?;
+        if let Err(e) = enable_forwarding() {
+            // Leave no half-applied NAT behind: the rules go with the failure.
+            let _ = nft(&remove_script(bridge));
+            return Err(e);
+        }
     }
     tracing::debug!(bridge, nat, "forwarding rules written");
     Ok(())
