@@ -22,7 +22,6 @@ use crate::config::{parse_cpuset, Resources};
 
 /// The default mount point of the cgroup filesystem(s).
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 const PAGE: i64 = 4096;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +60,7 @@ pub enum Version {
 /// v1 (legacy or hybrid) or v2 (unified), from the filesystem type at `root`.
 pub fn detect(root: &Path) -> Version {
     match nix::sys::statfs::statfs(root) {
-        Ok(s) if s.filesystem_type().0 == CGROUP2_SUPER_MAGIC => Version::V2,
+        Ok(s) if s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC => Version::V2,
         _ => Version::V1,
     }
 }

@@ -6,9 +6,8 @@ use std::fs;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cgroup::{self, CgroupError, ContainerCgroup};
@@ -431,61 +430,130 @@ pub struct MonitorStarted {
     pub pid: i32,
 }
 
-/// Start the container's monitor (double fork, setsid) and wait for it to report the
-/// runtime's create. Err(message) carries the runtime's error text.
-fn spawn_monitor(
-    ctx: &Context,
-    id: &str,
-    attached: bool,
-    inherit_stdio: bool,
-) -> Result<Result<MonitorStarted, String>, Error> {
-    let (r, w) = sys::pipe().map_err(io_err("creating the monitor's sync pipe"))?;
-    let exe = std::env::current_exe().map_err(io_err("finding ocishim's own binary"))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg(crate::monitor::ARGV_TAG)
-        .arg("--root")
-        .arg(ctx.store.root())
-        .arg("--data-root")
-        .arg(ctx.store.data_root());
-    if let Some(l) = &ctx.log_level {
-        cmd.arg("--log-level").arg(l);
-    }
-    if attached {
-        cmd.arg("--attached");
-    }
-    if inherit_stdio {
-        cmd.arg("--inherit-stdio");
-        cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
-    } else {
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    }
-    cmd.arg(id);
-    cmd.stdin(Stdio::null());
-    let wfd = w.as_raw_fd();
-    cmd.env("OCISHIM_SYNC_FD", wfd.to_string());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
+/// A monitor started ahead of need: it execs and sets itself up while the CLI writes the
+/// record and the bundle, then waits for the word to run the runtime's `create`
+/// ([`MonitorLaunch::go`]). Dropped without that word, it closes the monitor's go pipe and
+/// waits until the monitor, which then touched nothing, has exited.
+struct MonitorLaunch {
+    /// The CLI's end of the go pipe; closing it unused tells the monitor to exit.
+    go: Option<OwnedFd>,
+    /// The monitor's reports; EOF once it has exited (or handed the pipe on to no one).
+    sync: Option<OwnedFd>,
+    /// The intermediate child of the double fork (exits at once), reaped at the end.
+    child: Option<i32>,
+}
+
+impl MonitorLaunch {
+    /// Start the container's monitor (double fork, setsid) for the container `id`.
+    fn spawn(
+        ctx: &Context,
+        id: &str,
+        attached: bool,
+        inherit_stdio: bool,
+    ) -> Result<MonitorLaunch, Error> {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let cstr = |b: &[u8]| {
+            CString::new(b).map_err(|_| Error::Invalid("a NUL byte in an argument".into()))
+        };
+        let (r, w) = sys::pipe().map_err(io_err("creating the monitor's sync pipe"))?;
+        let (gr, gw) = sys::pipe().map_err(io_err("creating the monitor's go pipe"))?;
+        let exe = std::env::current_exe().map_err(io_err("finding ocishim's own binary"))?;
+        let mut args = vec![
+            exe.as_os_str().as_bytes().to_vec(),
+            crate::monitor::ARGV_TAG.into(),
+            b"--root".to_vec(),
+            ctx.store.root().as_os_str().as_bytes().to_vec(),
+            b"--data-root".to_vec(),
+            ctx.store.data_root().as_os_str().as_bytes().to_vec(),
+        ];
+        if let Some(l) = &ctx.log_level {
+            args.push(b"--log-level".to_vec());
+            args.push(l.as_bytes().to_vec());
+        }
+        if attached {
+            args.push(b"--attached".to_vec());
+        }
+        if inherit_stdio {
+            args.push(b"--inherit-stdio".to_vec());
+        }
+        args.push(id.as_bytes().to_vec());
+        let argv = args
+            .iter()
+            .map(|a| cstr(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (wfd, gfd) = (w.as_raw_fd(), gr.as_raw_fd());
+        let mut envp = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            if k == crate::monitor::SYNC_FD_ENV || k == crate::monitor::GO_FD_ENV {
+                continue;
             }
-            match libc::fork() {
-                -1 => return Err(io::Error::last_os_error()),
-                0 => {}
-                _ => libc::_exit(0),
-            }
-            let flags = libc::fcntl(wfd, libc::F_GETFD);
-            if flags < 0 || libc::fcntl(wfd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            envp.push(cstr(&kv)?);
+        }
+        envp.push(cstr(
+            format!("{}={wfd}", crate::monitor::SYNC_FD_ENV).as_bytes(),
+        )?);
+        envp.push(cstr(
+            format!("{}={gfd}", crate::monitor::GO_FD_ENV).as_bytes(),
+        )?);
+        // Not Command::spawn: it would wait for the monitor's exec, which can run while
+        // this process goes on.
+        let child = sys::spawn_detached(&argv[0], &argv, &envp, !inherit_stdio, &[wfd, gfd])
+            .map_err(io_err("starting the monitor"))?;
+        Ok(MonitorLaunch {
+            go: Some(gw),
+            sync: Some(r),
+            child: Some(child),
+        })
     }
-    let mut child = cmd.spawn().map_err(io_err("starting the monitor"))?;
-    let _ = child.wait();
-    drop(cmd);
-    drop(w);
-    read_sync(r)
+
+    /// Tell the monitor to run the runtime's create and wait for its report.
+    /// Err(message) inside carries the runtime's error text.
+    fn go(mut self) -> Result<Result<MonitorStarted, String>, Error> {
+        if let Some(pid) = self.child.take() {
+            sys::reap(pid);
+        }
+        let go = self.go.take().expect("go pipe unused");
+        let mut f = fs::File::from(go);
+        // The monitor may already have died (its report then says so).
+        let _ = io::Write::write_all(&mut f, b"G");
+        drop(f);
+        read_sync(self.sync.take().expect("sync pipe unused"))
+    }
+}
+
+impl Drop for MonitorLaunch {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.take() {
+            sys::reap(pid);
+        }
+        let Some(go) = self.go.take() else { return };
+        drop(go);
+        // The monitor reads EOF and exits; its end of the sync pipe closes with it.
+        if let Some(r) = self.sync.take() {
+            let mut f = fs::File::from(r);
+            let mut chunk = [0u8; 256];
+            let deadline = Instant::now() + KILL_TIMEOUT;
+            while Instant::now() < deadline {
+                let mut p = libc::pollfd {
+                    fd: f.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                let n = unsafe { libc::poll(&mut p, 1, 1000) };
+                if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    break;
+                }
+                if n > 0 && !matches!(f.read(&mut chunk), Ok(n) if n > 0) {
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// The monitor's report: "M<pid>\n" then "K<container pid>\n" or "E<message>".
@@ -643,11 +711,24 @@ pub struct CreateOpts {
 /// Record + bundle + runtime create through a new monitor. On a runtime failure the
 /// record is kept with the error (unless --rm) and StartFailed is returned.
 pub fn create(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<String, Error> {
+    let (rec, m) = create_monitored(ctx, cfg, opts)?;
+    record_created(ctx, &rec, &m)?;
+    Ok(rec.id)
+}
+
+/// Everything of create but recording the monitor (run records it with the start).
+fn create_monitored(
+    ctx: &Context,
+    cfg: ContainerConfig,
+    opts: CreateOpts,
+) -> Result<(Record, MonitorStarted), Error> {
     let runtime = Runtime::new(&ctx.runtime, ctx.runtime_root.clone())?;
     let prep = prepare(&cfg)?;
     let net = plan_network(ctx, &cfg)?;
-    ctx.store.init()?;
     let id = store::new_id();
+    // The monitor starts up on the other CPU while this one writes record and bundle.
+    let launch = MonitorLaunch::spawn(ctx, &id, opts.attached, inherit_stdio(&cfg, opts))?;
+    ctx.store.init()?;
     let name = ctx.store.reserve_name_for(cfg.name.as_deref(), &id)?;
     tracing::debug!(%id, "name reserved");
     if let Err(e) = setup_cgroup(ctx, &cfg, &id) {
@@ -699,43 +780,60 @@ pub fn create(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<S
         return Err(e);
     }
     tracing::debug!(%id, %name, "record written");
-    match setup_and_create(ctx, &rec, &cfg, &prep, opts) {
-        Ok(()) => Ok(id),
+    match setup_and_create(ctx, &rec, &cfg, &prep, launch) {
+        Ok(m) => Ok((rec, m)),
         Err(e) => Err(fail_start(ctx, &rec, e)),
     }
 }
 
-/// Bundle, then the monitor and the runtime's create; records the monitor.
+/// Whether the monitor hands its own stdout/stderr to the container (attached, no log).
+fn inherit_stdio(cfg: &ContainerConfig, opts: CreateOpts) -> bool {
+    opts.attached && cfg.log_driver == LogDriver::None
+}
+
+/// Bundle, then the runtime's create through the monitor `launch`.
 fn setup_and_create(
     ctx: &Context,
     rec: &Record,
     cfg: &ContainerConfig,
     prep: &Prepared,
-    opts: CreateOpts,
-) -> Result<(), Error> {
+    launch: MonitorLaunch,
+) -> Result<MonitorStarted, Error> {
     write_bundle(ctx, rec, cfg, prep)?;
     tracing::debug!(id = %rec.id, "bundle written");
-    let inherit = opts.attached && cfg.log_driver == LogDriver::None;
-    match spawn_monitor(ctx, &rec.id, opts.attached, inherit)? {
+    match launch.go()? {
         Ok(m) => {
-            ctx.store.update(&rec.id, |r| {
-                r.state.status = "created".into();
-                r.state.pid = m.pid;
-                r.state.error.clear();
-                r.state.exit_code = 0;
-                r.ocishim.monitor_pid = m.monitor_pid;
-                r.ocishim.monitor_start_time = m.monitor_start_time;
-                r.ocishim.monitor_gone = false;
-                r.ocishim.runtime_deleted = false;
-            })?;
             tracing::debug!(id = %rec.id, pid = m.pid, monitor = m.monitor_pid, "created");
-            Ok(())
+            Ok(m)
         }
         Err(message) => Err(Error::StartFailed {
             id: Some(rec.id.clone()),
             message,
             cli_status: 125,
         }),
+    }
+}
+
+/// The record's state once the runtime has created the container under monitor `m`.
+fn set_created(r: &mut Record, m: &MonitorStarted) {
+    r.state.status = "created".into();
+    r.state.pid = m.pid;
+    r.state.error.clear();
+    r.state.exit_code = 0;
+    set_monitor(r, m);
+}
+
+fn set_monitor(r: &mut Record, m: &MonitorStarted) {
+    r.ocishim.monitor_pid = m.monitor_pid;
+    r.ocishim.monitor_start_time = m.monitor_start_time;
+    r.ocishim.monitor_gone = false;
+    r.ocishim.runtime_deleted = false;
+}
+
+fn record_created(ctx: &Context, rec: &Record, m: &MonitorStarted) -> Result<(), Error> {
+    match ctx.store.update(&rec.id, |r| set_created(r, m)) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(fail_start(ctx, rec, e.into())),
     }
 }
 
@@ -817,39 +915,62 @@ fn start_id(ctx: &Context, id: &str, opts: CreateOpts) -> Result<String, Error> 
             .ok_or_else(|| Error::Monitor("the record has no stored config".into()))?;
         let prep = prepare(&cfg)?;
         let _ = fs::remove_file(ctx.store.runtime_log_path(id));
+        let launch = MonitorLaunch::spawn(ctx, id, opts.attached, inherit_stdio(&cfg, opts))?;
         setup_cgroup(ctx, &cfg, id)?;
-        if let Err(e) = setup_and_create(ctx, &rec, &cfg, &prep, opts) {
-            return Err(fail_start(ctx, &rec, e));
-        }
+        let m = match setup_and_create(ctx, &rec, &cfg, &prep, launch) {
+            Ok(m) => m,
+            Err(e) => return Err(fail_start(ctx, &rec, e)),
+        };
+        record_created(ctx, &rec, &m)?;
         rec = ctx.store.read(id)?;
     }
-    let rt = ctx.runtime_for(&rec)?;
+    runtime_start(ctx, &rec, None)
+}
+
+/// The runtime's start of a created container; `created` is the monitor of a create that
+/// has not been recorded yet (run records both in one write).
+fn runtime_start(
+    ctx: &Context,
+    rec: &Record,
+    created: Option<&MonitorStarted>,
+) -> Result<String, Error> {
+    let id = &rec.id;
+    let rt = ctx.runtime_for(rec)?;
     let lock = ctx.store.lock(id)?;
     let started_at = now();
     tracing::debug!(%id, "runtime start");
+    let pid = created.map(|m| m.pid).unwrap_or(rec.state.pid);
     match rt.start(id) {
         Ok(()) => {
             let mut r = ctx.store.read(id)?;
+            if let Some(m) = created {
+                set_monitor(&mut r, m);
+            }
             // The monitor may already have recorded a very quick exit: keep it.
             if r.state.status == "created" {
-                r.state.set_running(rec.state.pid, started_at);
-                ctx.store.write(&r)?;
+                r.state.set_running(pid, started_at);
             }
+            ctx.store.write(&r)?;
             drop(lock);
             tracing::debug!(%id, "started");
-            Ok(rec.id)
+            Ok(rec.id.clone())
         }
         Err(e) => {
+            // fail_start finds the monitor through the record.
+            if let (Some(m), Ok(mut r)) = (created, ctx.store.read(id)) {
+                set_monitor(&mut r, m);
+                let _ = ctx.store.write(&r);
+            }
             drop(lock);
-            Err(fail_start(ctx, &rec, Error::Runtime(e)))
+            Err(fail_start(ctx, rec, Error::Runtime(e)))
         }
     }
 }
 
 /// `create` then `start`. Returns the ID.
 pub fn run(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<String, Error> {
-    let id = create(ctx, cfg, opts)?;
-    start_id(ctx, &id, opts)
+    let (rec, m) = create_monitored(ctx, cfg, opts)?;
+    runtime_start(ctx, &rec, Some(&m))
 }
 
 /// Wait for an attached container: print its log as it grows, forward signals, and

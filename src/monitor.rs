@@ -24,6 +24,12 @@ const BUF: usize = 16 * 1024;
 /// argv[1] of a monitor process: `ocishim __monitor --root R --data-root D
 /// [--log-level L] [--attached] [--inherit-stdio] ID`.
 pub const ARGV_TAG: &str = "__monitor";
+/// The environment variable naming the fd the monitor reports on.
+pub const SYNC_FD_ENV: &str = "OCISHIM_SYNC_FD";
+/// The environment variable naming the fd the monitor waits on for the CLI's go: one byte
+/// `G` once record and bundle are written; EOF when the CLI gave up (the monitor then
+/// exits having touched nothing).
+pub const GO_FD_ENV: &str = "OCISHIM_GO_FD";
 
 /// Parse the monitor's own arguments (no clap: the monitor touches as little as it can).
 pub fn main_from_args(args: &[std::ffi::OsString]) -> i32 {
@@ -66,19 +72,39 @@ pub fn main_from_args(args: &[std::ffi::OsString]) -> i32 {
     run(&ctx, &id, attached, inherit)
 }
 
+/// The fd the CLI named in the environment variable `var`, made close-on-exec (the
+/// runtime must not inherit it).
+fn fd_from_env(var: &str) -> Option<File> {
+    let fd = std::env::var(var).ok().and_then(|s| s.parse::<i32>().ok());
+    std::env::remove_var(var);
+    // SAFETY: the CLI passed us this fd number, open and ours alone.
+    fd.filter(|fd| *fd > 2).map(|fd| {
+        let _ = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        unsafe { File::from_raw_fd(fd) }
+    })
+}
+
+/// Wait for the CLI's go. True to go on; false when the CLI closed the pipe without it.
+/// Without a go fd (a monitor started by hand) there is nothing to wait for.
+fn wait_for_go() -> bool {
+    let Some(mut f) = fd_from_env(GO_FD_ENV) else {
+        return true;
+    };
+    let mut b = [0u8; 1];
+    loop {
+        match f.read(&mut b) {
+            Ok(1) => return b[0] == b'G',
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            _ => return false,
+        }
+    }
+}
+
 struct Sync(Option<File>);
 
 impl Sync {
     fn from_env() -> Sync {
-        let fd = std::env::var("OCISHIM_SYNC_FD")
-            .ok()
-            .and_then(|s| s.parse::<i32>().ok());
-        std::env::remove_var("OCISHIM_SYNC_FD");
-        // SAFETY: the CLI passed us this fd number, open and ours alone.
-        Sync(fd.filter(|fd| *fd > 2).map(|fd| {
-            let _ = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-            unsafe { File::from_raw_fd(fd) }
-        }))
+        Sync(fd_from_env(SYNC_FD_ENV))
     }
     fn send(&mut self, msg: &str) {
         if let Some(f) = self.0.as_mut() {
@@ -94,6 +120,13 @@ impl Sync {
 pub fn run(ctx: &Context, id: &str, attached: bool, inherit_stdio: bool) -> i32 {
     let mut sync = Sync::from_env();
     sync.send(&format!("M{}\n", std::process::id()));
+    if let Err(e) = sys::set_child_subreaper() {
+        sync.send(&format!("\nEbecoming a subreaper: {e}"));
+        return 1;
+    }
+    if !wait_for_go() {
+        return 0;
+    }
     match monitor(ctx, id, attached, inherit_stdio, &mut sync) {
         Ok(()) => 0,
         Err(e) => {
@@ -117,7 +150,6 @@ fn monitor(
         rec.ocishim.runtime_root.as_ref().map(PathBuf::from),
     )
     .map_err(|e| e.to_string())?;
-    sys::set_child_subreaper().map_err(|e| format!("becoming a subreaper: {e}"))?;
 
     let json_log = rec.host_config.log_config.typ == LogDriver::JsonFile.as_str() && !inherit_stdio;
     let (pipes, stdout, stderr): (Option<(OwnedFd, OwnedFd)>, Stdio, Stdio) = if inherit_stdio {

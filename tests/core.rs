@@ -466,6 +466,8 @@ fn names_prefixes_and_missing_containers() {
     ]);
     assert_eq!(o.status.code(), Some(125));
     assert!(one_line_error(&o).contains("already in use"));
+    // The monitor started for the refused run has exited with it: only web.1's is left.
+    assert_eq!(env.monitors().len(), 1, "monitors: {:?}", env.monitors());
     assert_eq!(env.inspect("web.1")["Id"], id.as_str());
     assert_eq!(env.inspect(&id[..6])["Name"], "/web.1");
     let missing = "0".repeat(64);

@@ -281,8 +281,15 @@ impl Env {
         }
     }
 
-    /// Nothing at all in this env: no records, names, runtime states.
+    /// Monitors of this env still running (their argv names the env's --root).
+    pub fn monitors(&self) -> Vec<i32> {
+        processes_mentioning(&format!("__monitor\0--root\0{}\0", self.root.display()))
+    }
+
+    /// Nothing at all in this env: no records, names, runtime states, monitors.
     pub fn assert_empty(&self) {
+        let monitors = self.monitors();
+        assert!(monitors.is_empty(), "monitors left: {monitors:?}");
         let ids: Vec<_> = std::fs::read_dir(self.data_root.join("containers"))
             .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();
