@@ -125,7 +125,9 @@ pub fn run(ctx: &Context, id: &str, attached: bool, inherit_stdio: bool) -> i32 
         return 1;
     }
     if !wait_for_go() {
-        return 0;
+        // Exit with the sync pipe still open: the CLI waits for its EOF, which then comes
+        // from the exit itself, so once the CLI returns this process is gone.
+        std::process::exit(0);
     }
     match monitor(ctx, id, attached, inherit_stdio, &mut sync) {
         Ok(()) => 0,

@@ -12,6 +12,13 @@ use crate::log_file;
 use crate::runtime::Runtime;
 use crate::store::Store;
 
+/// `--root`'s default.
+pub const DEFAULT_ROOT: &str = "/run/ocishim";
+/// `--data-root`'s default.
+pub const DEFAULT_DATA_ROOT: &str = "/var/lib/ocishim";
+/// `--runtime`'s default.
+pub const DEFAULT_RUNTIME: &str = "runc";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ocishim",
@@ -20,13 +27,13 @@ use crate::store::Store;
 )]
 pub struct Cli {
     /// Volatile state (locks).
-    #[arg(long, global = true, default_value = "/run/ocishim")]
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
     pub root: PathBuf,
     /// Persistent state: records, logs, bundles.
-    #[arg(long = "data-root", global = true, default_value = "/var/lib/ocishim")]
+    #[arg(long = "data-root", global = true, default_value = DEFAULT_DATA_ROOT)]
     pub data_root: PathBuf,
     /// The OCI runtime binary for new containers (runc, crun, or a path).
-    #[arg(long, global = true, default_value = "runc")]
+    #[arg(long, global = true, default_value = DEFAULT_RUNTIME)]
     pub runtime: String,
     /// The runtime's --root (default: the runtime's own default).
     #[arg(long = "runtime-root", global = true)]
