@@ -7,7 +7,6 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cgroup::{self, CgroupError, ContainerCgroup};
