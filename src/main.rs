@@ -1,8 +1,15 @@
 //! The `ocishim` binary: argv → command; every error → one stderr line and an exit code.
 
 use clap::Parser;
+
 use ocishim::cli::native::{execute, Cli};
 use ocishim::lifecycle::Error;
+
+/// musl's own malloc gives every freed block back to the kernel at once (mmap/munmap and
+/// page faults at every turn): clap and serde made `ocishim ps` cost 0.85 ms of CPU and
+/// 176 page faults with it, 0.59 ms and 126 with dlmalloc; a monitor's RSS is no larger.
+#[global_allocator]
+static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
 /// The one place errors become exit codes: 126/127 for start failures as docker's CLI,
 /// 125 for everything else ocishim refuses or fails at.
