@@ -5,7 +5,7 @@ use clap::Parser;
 use ocishim::cli::native::{execute, Cli};
 use ocishim::lifecycle::Error;
 
-/// musl's own malloc gives every freed block back to the kernel at once (mmap/munmap and
+/// musl's own malloc hands freed memory back to the kernel eagerly (mmap/munmap churn and
 /// page faults at every turn): clap and serde made `ocishim ps` cost 0.85 ms of CPU and
 /// 176 page faults with it, 0.59 ms and 126 with dlmalloc; a monitor's RSS is no larger.
 #[global_allocator]
