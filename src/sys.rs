@@ -112,11 +112,8 @@ pub fn spawn_detached(
                 {
                     libc::_exit(127);
                 }
-                for &fd in keep {
-                    let flags = libc::fcntl(fd, libc::F_GETFD);
-                    if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                        libc::_exit(127);
-                    }
+                if keep.iter().any(|&fd| clear_cloexec(fd).is_err()) {
+                    libc::_exit(127);
                 }
                 libc::execve(path.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr());
                 libc::_exit(127)
