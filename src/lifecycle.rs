@@ -13,9 +13,10 @@ use crate::cgroup::{self, CgroupError, ContainerCgroup};
 use crate::config::{ConfigError, ContainerConfig, LogDriver, NetworkMode};
 use crate::exit_code;
 use crate::log_file;
+use crate::monitor;
 use crate::network::dns;
 use crate::record::Record;
-use crate::runtime::{Runtime, RuntimeError};
+use crate::runtime::{last_error, Runtime, RuntimeError};
 use crate::spec::{self, EtcFiles, ResolvedDevice, SpecError, SpecInput};
 use crate::store::{self, Store, StoreError};
 use crate::sys;
@@ -429,134 +430,83 @@ pub struct MonitorStarted {
     pub pid: i32,
 }
 
-/// A monitor started ahead of need: it execs and sets itself up while the CLI writes the
-/// record and the bundle, then waits for the word to run the runtime's `create`
-/// ([`MonitorLaunch::go`]). Dropped without that word, it closes the monitor's go pipe and
-/// waits until the monitor, which then touched nothing, has exited.
-struct MonitorLaunch {
-    /// The CLI's end of the go pipe; closing it unused tells the monitor to exit.
-    go: Option<OwnedFd>,
-    /// The monitor's reports; EOF once it has exited (or handed the pipe on to no one).
-    sync: Option<OwnedFd>,
-    /// The intermediate child of the double fork (exits at once), reaped at the end.
-    child: Option<i32>,
-}
-
-impl MonitorLaunch {
-    /// Start the container's monitor (double fork, setsid) for the container `id`.
-    fn spawn(
-        ctx: &Context,
-        id: &str,
-        attached: bool,
-        inherit_stdio: bool,
-    ) -> Result<MonitorLaunch, Error> {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let cstr = |b: &[u8]| {
-            CString::new(b).map_err(|_| Error::Invalid("a NUL byte in an argument".into()))
-        };
-        let (r, w) = sys::pipe().map_err(io_err("creating the monitor's sync pipe"))?;
-        let (gr, gw) = sys::pipe().map_err(io_err("creating the monitor's go pipe"))?;
-        let exe = std::env::current_exe().map_err(io_err("finding ocishim's own binary"))?;
-        let mut args = vec![
-            exe.as_os_str().as_bytes().to_vec(),
-            crate::monitor::ARGV_TAG.into(),
-            b"--root".to_vec(),
-            ctx.store.root().as_os_str().as_bytes().to_vec(),
-            b"--data-root".to_vec(),
-            ctx.store.data_root().as_os_str().as_bytes().to_vec(),
-        ];
-        if let Some(l) = &ctx.log_level {
-            args.push(b"--log-level".to_vec());
-            args.push(l.as_bytes().to_vec());
-        }
-        if attached {
-            args.push(b"--attached".to_vec());
-        }
-        if inherit_stdio {
-            args.push(b"--inherit-stdio".to_vec());
-        }
-        args.push(id.as_bytes().to_vec());
-        let argv = args
-            .iter()
-            .map(|a| cstr(a))
-            .collect::<Result<Vec<_>, _>>()?;
-        let (wfd, gfd) = (w.as_raw_fd(), gr.as_raw_fd());
-        let mut envp = Vec::new();
-        for (k, v) in std::env::vars_os() {
-            if k == crate::monitor::SYNC_FD_ENV || k == crate::monitor::GO_FD_ENV {
-                continue;
-            }
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            envp.push(cstr(&kv)?);
-        }
-        envp.push(cstr(
-            format!("{}={wfd}", crate::monitor::SYNC_FD_ENV).as_bytes(),
-        )?);
-        envp.push(cstr(
-            format!("{}={gfd}", crate::monitor::GO_FD_ENV).as_bytes(),
-        )?);
-        // Not Command::spawn: it would wait for the monitor's exec, which can run while
-        // this process goes on.
-        let child = sys::spawn_detached(&argv[0], &argv, &envp, !inherit_stdio, &[wfd, gfd])
-            .map_err(io_err("starting the monitor"))?;
-        Ok(MonitorLaunch {
-            go: Some(gw),
-            sync: Some(r),
-            child: Some(child),
-        })
-    }
-
-    /// Tell the monitor to run the runtime's create and wait for its report.
-    /// Err(message) inside carries the runtime's error text.
-    fn go(mut self) -> Result<Result<MonitorStarted, String>, Error> {
-        if let Some(pid) = self.child.take() {
-            sys::reap(pid);
-        }
-        let go = self.go.take().expect("go pipe unused");
-        let mut f = fs::File::from(go);
-        // The monitor may already have died (its report then says so).
-        let _ = io::Write::write_all(&mut f, b"G");
-        drop(f);
-        read_sync(self.sync.take().expect("sync pipe unused"))
+/// Where the container's stdout/stderr go: pipes the monitor relays into the json-file
+/// log, the attached CLI's own (no log driver), or /dev/null.
+fn output(cfg: &ContainerConfig, opts: CreateOpts) -> monitor::Output {
+    if opts.attached && cfg.log_driver == LogDriver::None {
+        monitor::Output::Inherit
+    } else if cfg.log_driver == LogDriver::JsonFile {
+        monitor::Output::Pipes
+    } else {
+        monitor::Output::Null
     }
 }
 
-impl Drop for MonitorLaunch {
-    fn drop(&mut self) {
-        if let Some(pid) = self.child.take() {
-            sys::reap(pid);
-        }
-        let Some(go) = self.go.take() else { return };
-        drop(go);
-        // The monitor reads EOF and exits; its end of the sync pipe closes with it.
-        if let Some(r) = self.sync.take() {
-            let mut f = fs::File::from(r);
-            let mut chunk = [0u8; 256];
-            let deadline = Instant::now() + KILL_TIMEOUT;
-            while Instant::now() < deadline {
-                let mut p = libc::pollfd {
-                    fd: f.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd.
-                let n = unsafe { libc::poll(&mut p, 1, 1000) };
-                if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                    break;
-                }
-                if n > 0 && !matches!(f.read(&mut chunk), Ok(n) if n > 0) {
-                    break;
-                }
-            }
-        }
+/// Start the container's monitor, which runs the runtime's create (see
+/// [`monitor::launch`]), and wait for its report. Err(message) inside carries the
+/// runtime's error text.
+fn launch_monitor(
+    ctx: &Context,
+    rec: &Record,
+    output: monitor::Output,
+    attached: bool,
+) -> Result<Result<MonitorStarted, String>, Error> {
+    let id = &rec.id;
+    let store = &ctx.store;
+    let rt = ctx.runtime_for(rec)?;
+    let runtime_log = store.runtime_log_path(id);
+    let pid_file = store.pid_file(id);
+    let fds = monitor::LaunchFds::open(output).map_err(io_err("creating the monitor's pipes"))?;
+    let create = rt.create_command(id, &store.bundle_dir(id), &pid_file, &runtime_log);
+    let exe = std::env::current_exe().map_err(io_err("finding ocishim's own binary"))?;
+    let mut args: Vec<std::ffi::OsString> = vec![
+        monitor::ARGV_TAG.into(),
+        "--root".into(),
+        store.root().into(),
+        "--data-root".into(),
+        store.data_root().into(),
+    ];
+    if let Some(l) = &ctx.log_level {
+        args.extend(["--log-level".into(), l.into()]);
     }
+    if attached {
+        args.push("--attached".into());
+    }
+    if let Some(fds) = fds.log_fds_arg() {
+        args.extend(["--log-fds".into(), fds.into()]);
+    }
+    args.push(id.into());
+    let prepared = monitor::Exec::from_command(&create).and_then(|create| {
+        let mon = monitor::Exec::new(exe.as_os_str(), &args)?;
+        Ok((create, mon, monitor::Env::current()?))
+    });
+    let (create, mon, env) = prepared.map_err(io_err("starting the monitor"))?;
+    let (sync, child) = monitor::launch(fds, output, &create, &mon, &env, &pid_file)
+        .map_err(io_err("starting the monitor"))?;
+    let report = read_report(sync);
+    sys::reap(child);
+    Ok(match parse_report(&report?) {
+        Report::Started { monitor_pid, pid } => Ok(MonitorStarted {
+            monitor_pid,
+            monitor_start_time: store::process_start_time(monitor_pid).unwrap_or(0),
+            pid,
+        }),
+        Report::Failed(message) => Err(message),
+        Report::CreateFailed { status, stderr } => {
+            use std::os::unix::process::ExitStatusExt;
+            let log = fs::read_to_string(&runtime_log).unwrap_or_default();
+            Err(last_error(&log)
+                .or_else(|| last_error(&stderr))
+                .unwrap_or_else(|| {
+                    let status = std::process::ExitStatus::from_raw(status);
+                    format!("{} create exited with {status}", rt.name())
+                }))
+        }
+    })
 }
 
-/// The monitor's report: "M<pid>\n" then "K<container pid>\n" or "E<message>".
-fn read_sync(r: OwnedFd) -> Result<Result<MonitorStarted, String>, Error> {
+/// All the monitor writes on the sync pipe, up to its EOF.
+fn read_report(r: OwnedFd) -> Result<Vec<u8>, Error> {
     let deadline = Instant::now() + CREATE_TIMEOUT;
     let mut f = fs::File::from(r);
     let mut buf = Vec::new();
@@ -583,42 +533,58 @@ fn read_sync(r: OwnedFd) -> Result<Result<MonitorStarted, String>, Error> {
             return Err(io_err("waiting for the monitor")(e));
         }
         match f.read(&mut chunk) {
-            Ok(0) => break,
+            Ok(0) => return Ok(buf),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(io_err("reading the monitor's report")(e)),
         }
     }
-    let text = String::from_utf8_lossy(&buf);
+}
+
+/// What the monitor reported on its sync pipe.
+#[derive(Debug, PartialEq)]
+enum Report {
+    /// "M<monitor pid>\n" then "K<container pid>\n".
+    Started { monitor_pid: i32, pid: i32 },
+    /// "F<wait status>\n" and the runtime's stderr: its create failed.
+    CreateFailed { status: i32, stderr: String },
+    /// "E<message>" (after a newline), or nothing at all.
+    Failed(String),
+}
+
+fn parse_report(buf: &[u8]) -> Report {
+    let text = String::from_utf8_lossy(buf);
     let mut monitor_pid = 0;
+    let mut at = 0;
     for line in text.split_inclusive('\n') {
         let (tag, rest) = line.split_at(1.min(line.len()));
         match tag {
             "M" => monitor_pid = rest.trim().parse().unwrap_or(0),
             "K" => {
-                let pid = rest.trim().parse().unwrap_or(0);
-                let monitor_start_time = store::process_start_time(monitor_pid).unwrap_or(0);
-                return Ok(Ok(MonitorStarted {
+                return Report::Started {
                     monitor_pid,
-                    monitor_start_time,
-                    pid,
-                }));
+                    pid: rest.trim().parse().unwrap_or(0),
+                }
             }
-            "E" => {
-                let at = text.find("\nE").map(|i| i + 2).unwrap_or(1);
-                return Ok(Err(text[at..].trim().to_string()));
+            "F" => {
+                return Report::CreateFailed {
+                    status: rest.trim().parse().unwrap_or(-1),
+                    stderr: text[at + line.len()..].to_string(),
+                }
             }
+            "E" => return Report::Failed(text[at + 1..].trim().to_string()),
             _ => {}
         }
+        at += line.len();
     }
-    Ok(Err(format!(
+    Report::Failed(format!(
         "the monitor exited without reporting{}",
         if text.is_empty() {
             String::new()
         } else {
-            format!(": {text}")
+            format!(": {}", text.trim())
         }
-    )))
+    ))
 }
 
 /// What create does about the network, decided before anything is made.
@@ -725,8 +691,6 @@ fn create_monitored(
     let prep = prepare(&cfg)?;
     let net = plan_network(ctx, &cfg)?;
     let id = store::new_id();
-    // The monitor starts up on the other CPU while this one writes record and bundle.
-    let launch = MonitorLaunch::spawn(ctx, &id, opts.attached, inherit_stdio(&cfg, opts))?;
     ctx.store.init()?;
     let name = ctx.store.reserve_name_for(cfg.name.as_deref(), &id)?;
     tracing::debug!(%id, "name reserved");
@@ -779,28 +743,23 @@ fn create_monitored(
         return Err(e);
     }
     tracing::debug!(%id, %name, "record written");
-    match setup_and_create(ctx, &rec, &cfg, &prep, launch) {
+    match setup_and_create(ctx, &rec, &cfg, &prep, opts) {
         Ok(m) => Ok((rec, m)),
         Err(e) => Err(fail_start(ctx, &rec, e)),
     }
 }
 
-/// Whether the monitor hands its own stdout/stderr to the container (attached, no log).
-fn inherit_stdio(cfg: &ContainerConfig, opts: CreateOpts) -> bool {
-    opts.attached && cfg.log_driver == LogDriver::None
-}
-
-/// Bundle, then the runtime's create through the monitor `launch`.
+/// Bundle, then the runtime's create through the container's monitor.
 fn setup_and_create(
     ctx: &Context,
     rec: &Record,
     cfg: &ContainerConfig,
     prep: &Prepared,
-    launch: MonitorLaunch,
+    opts: CreateOpts,
 ) -> Result<MonitorStarted, Error> {
     write_bundle(ctx, rec, cfg, prep)?;
     tracing::debug!(id = %rec.id, "bundle written");
-    match launch.go()? {
+    match launch_monitor(ctx, rec, output(cfg, opts), opts.attached)? {
         Ok(m) => {
             tracing::debug!(id = %rec.id, pid = m.pid, monitor = m.monitor_pid, "created");
             Ok(m)
@@ -914,9 +873,8 @@ fn start_id(ctx: &Context, id: &str, opts: CreateOpts) -> Result<String, Error> 
             .ok_or_else(|| Error::Monitor("the record has no stored config".into()))?;
         let prep = prepare(&cfg)?;
         let _ = fs::remove_file(ctx.store.runtime_log_path(id));
-        let launch = MonitorLaunch::spawn(ctx, id, opts.attached, inherit_stdio(&cfg, opts))?;
         setup_cgroup(ctx, &cfg, id)?;
-        let m = match setup_and_create(ctx, &rec, &cfg, &prep, launch) {
+        let m = match setup_and_create(ctx, &rec, &cfg, &prep, opts) {
             Ok(m) => m,
             Err(e) => return Err(fail_start(ctx, &rec, e)),
         };

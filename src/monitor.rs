@@ -4,40 +4,406 @@
 //! output into the json-file log, reaps the container and records how it ended. One
 //! thread, one small buffer.
 
+use std::ffi::{CStr, CString, OsStr};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
-use std::process::Stdio;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use crate::config::LogDriver;
 use crate::exit_code;
 use crate::lifecycle::{now, Context};
 use crate::log_file::{LogWriter, Stream};
-use crate::runtime::{last_error, Runtime};
+use crate::runtime::Runtime;
 use crate::sys;
 
 /// Read buffer for the container's pipes.
 const BUF: usize = 16 * 1024;
 
 /// argv[1] of a monitor process: `ocishim __monitor --root R --data-root D
-/// [--log-level L] [--attached] [--inherit-stdio] ID`.
+/// [--log-level L] [--attached] [--log-fds OUT,ERR] ID`.
 pub const ARGV_TAG: &str = "__monitor";
-/// The environment variable naming the fd the monitor reports on.
-pub const SYNC_FD_ENV: &str = "OCISHIM_SYNC_FD";
-/// The environment variable naming the fd the monitor waits on for the CLI's go: one byte
-/// `G` once record and bundle are written; EOF when the CLI gave up (the monitor then
-/// exits having touched nothing).
-pub const GO_FD_ENV: &str = "OCISHIM_GO_FD";
 
-/// Parse the monitor's own arguments (no clap: the monitor touches as little as it can).
+/// The most of the runtime's stderr a failed create passes on to the CLI.
+const CREATE_STDERR_MAX: usize = 64 * 1024;
+
+/// Where the container's stdout and stderr go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Pipes that the monitor copies into the json-file log.
+    Pipes,
+    /// /dev/null: no log driver, detached.
+    Null,
+    /// The monitor's own stdout and stderr, i.e. the attached CLI's (no log driver).
+    Inherit,
+}
+
+/// A program to exec with its argv and envp, built before the fork as execve takes
+/// them: the forked child allocates nothing.
+pub struct Exec {
+    path: CString,
+    _strings: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+}
+
+impl Exec {
+    pub fn new<I, S>(program: &OsStr, args: I) -> io::Result<Exec>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let path = cstring(program.as_bytes())?;
+        let mut strings = vec![path.clone()];
+        for a in args {
+            strings.push(cstring(a.as_ref().as_bytes())?);
+        }
+        let argv = pointers(&strings);
+        Ok(Exec {
+            path,
+            _strings: strings,
+            argv,
+        })
+    }
+
+    /// `command`'s program and arguments (its environment and stdio are not used).
+    pub fn from_command(command: &Command) -> io::Result<Exec> {
+        Exec::new(command.get_program(), command.get_args())
+    }
+}
+
+/// This process's environment as execve takes it.
+pub struct Env {
+    _strings: Vec<CString>,
+    envp: Vec<*const libc::c_char>,
+}
+
+impl Env {
+    pub fn current() -> io::Result<Env> {
+        let mut strings = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            strings.push(cstring(&kv)?);
+        }
+        let envp = pointers(&strings);
+        Ok(Env {
+            _strings: strings,
+            envp,
+        })
+    }
+}
+
+fn cstring(b: &[u8]) -> io::Result<CString> {
+    CString::new(b)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in an argument"))
+}
+
+fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// The file descriptors of one launch, opened by the CLI before the fork.
+pub struct LaunchFds {
+    devnull: OwnedFd,
+    sync_r: OwnedFd,
+    sync_w: OwnedFd,
+    /// (read end, write end) of stdout's pipe, then of stderr's.
+    pipes: Option<[(OwnedFd, OwnedFd); 2]>,
+}
+
+impl LaunchFds {
+    pub fn open(output: Output) -> io::Result<LaunchFds> {
+        let devnull: OwnedFd = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")?
+            .into();
+        let (sync_r, sync_w) = sys::pipe()?;
+        let pipes = match output {
+            Output::Pipes => Some([sys::pipe()?, sys::pipe()?]),
+            _ => None,
+        };
+        Ok(LaunchFds {
+            devnull,
+            sync_r,
+            sync_w,
+            pipes,
+        })
+    }
+
+    /// `--log-fds OUT,ERR` for the monitor's argv: the read ends keep their numbers.
+    pub fn log_fds_arg(&self) -> Option<String> {
+        self.pipes
+            .as_ref()
+            .map(|[o, e]| format!("{},{}", o.0.as_raw_fd(), e.0.as_raw_fd()))
+    }
+}
+
+/// Start the container's monitor and, in it, the runtime's `create`.
+///
+/// The monitor begins as a fork of the CLI (fork, `setsid`, fork) that makes only
+/// async-signal-safe calls on memory prepared here: it becomes a child subreaper, runs
+/// `runtime` (the create command) with the container's stdio, and reports on the sync
+/// pipe "M<its pid>\n", then "K<container pid>\n" once the create succeeded, or
+/// "F<wait status>\n" and the runtime's stderr when it failed, or "E<message>". After a
+/// "K" it execs `monitor` (`ocishim __monitor ...`), which relays the output and reaps
+/// the container: an exec keeps both the subreaper flag and the children.
+///
+/// Returns the read end of the sync pipe (EOF once the monitor has exec'd or exited) and
+/// the PID of the intermediate child, which exits at once: the caller reaps it.
+pub fn launch(
+    fds: LaunchFds,
+    output: Output,
+    runtime: &Exec,
+    monitor: &Exec,
+    env: &Env,
+    pid_file: &Path,
+) -> io::Result<(OwnedFd, i32)> {
+    let pid_file = cstring(pid_file.as_os_str().as_bytes())?;
+    let raw = |f: &OwnedFd| f.as_raw_fd();
+    let (out, err) = match &fds.pipes {
+        Some([o, e]) => ((raw(&o.0), raw(&o.1)), (raw(&e.0), raw(&e.1))),
+        None => ((-1, -1), (-1, -1)),
+    };
+    let child = Child {
+        devnull: raw(&fds.devnull),
+        sync: raw(&fds.sync_w),
+        out,
+        err,
+        inherit: output == Output::Inherit,
+        runtime,
+        monitor,
+        envp: env.envp.as_ptr(),
+        pid_file: &pid_file,
+    };
+    let mut keep = [child.devnull, child.sync, out.0, out.1, err.0, err.1];
+    keep.sort_unstable();
+    // SAFETY: the child makes only async-signal-safe calls on memory prepared before the
+    // fork, and leaves by exec or _exit.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => unsafe { child.run(&keep) },
+        pid => Ok((fds.sync_r, pid)),
+    }
+    // The CLI's copies of every other fd close as `fds` drops.
+}
+
+/// The monitor's first half, between the fork and the exec of `ocishim __monitor`.
+struct Child<'a> {
+    devnull: i32,
+    sync: i32,
+    /// (read, write) ends of stdout's pipe, -1 without pipes.
+    out: (i32, i32),
+    err: (i32, i32),
+    inherit: bool,
+    runtime: &'a Exec,
+    monitor: &'a Exec,
+    envp: *const *const libc::c_char,
+    pid_file: &'a CStr,
+}
+
+impl Child<'_> {
+    /// # Safety
+    /// Only in the child of a fork; never returns.
+    unsafe fn run(&self, keep: &[i32]) -> ! {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        if libc::setsid() < 0 {
+            self.fail(b"setsid");
+        }
+        match libc::fork() {
+            -1 => self.fail(b"fork"),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        // Copies of the CLI's other fds (its stdout, a lock) must not outlive the CLI's own.
+        close_all_but(keep);
+        if libc::dup2(self.devnull, 0) < 0
+            || (!self.inherit
+                && (libc::dup2(self.devnull, 1) < 0 || libc::dup2(self.devnull, 2) < 0))
+        {
+            self.fail(b"stdio");
+        }
+        if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 {
+            self.fail(b"becoming a subreaper");
+        }
+        let mut num = [0u8; 20];
+        self.send(&[b"M", itoa(libc::getpid() as i64, &mut num), b"\n"]);
+        libc::unlink(self.pid_file.as_ptr());
+
+        let pid = libc::fork();
+        if pid == 0 {
+            // The runtime's create: stdin /dev/null, stdout/stderr the pipes when there
+            // are pipes, else this process's.
+            if (self.out.1 >= 0 && libc::dup2(self.out.1, 1) < 0)
+                || (self.err.1 >= 0 && libc::dup2(self.err.1, 2) < 0)
+            {
+                libc::_exit(127);
+            }
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::execve(
+                self.runtime.path.as_ptr(),
+                self.runtime.argv.as_ptr(),
+                self.envp,
+            );
+            libc::_exit(127);
+        }
+        if pid < 0 {
+            self.fail(b"forking the runtime");
+        }
+        for fd in [self.out.1, self.err.1] {
+            if fd >= 0 {
+                libc::close(fd);
+            }
+        }
+        let mut status = 0;
+        while libc::waitpid(pid, &mut status, 0) < 0 {
+            if *libc::__errno_location() != libc::EINTR {
+                self.fail(b"waiting for the runtime");
+            }
+        }
+        if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+            self.send(&[b"F", itoa(status as i64, &mut num), b"\n"]);
+            if self.err.0 >= 0 {
+                self.forward_nonblocking(self.err.0);
+            }
+            libc::_exit(1);
+        }
+        let Some(cpid) = self.read_pid_file() else {
+            self.send(&[b"Ethe runtime wrote no pid file"]);
+            libc::_exit(1);
+        };
+        self.send(&[b"K", itoa(cpid as i64, &mut num), b"\n"]);
+        for fd in [self.out.0, self.err.0] {
+            if fd >= 0 {
+                let _ = sys::clear_cloexec(fd);
+            }
+        }
+        libc::execve(
+            self.monitor.path.as_ptr(),
+            self.monitor.argv.as_ptr(),
+            self.envp,
+        );
+        // No monitor: nothing would reap or log the container. Kill it; the CLI's start
+        // then fails and undoes the rest.
+        libc::kill(cpid, libc::SIGKILL);
+        libc::_exit(127);
+    }
+
+    unsafe fn send(&self, parts: &[&[u8]]) {
+        for p in parts {
+            write_all(self.sync, p);
+        }
+    }
+
+    unsafe fn fail(&self, what: &[u8]) -> ! {
+        let e = *libc::__errno_location();
+        let mut num = [0u8; 20];
+        self.send(&[b"\nEmonitor: ", what, b": errno ", itoa(e as i64, &mut num)]);
+        libc::_exit(1);
+    }
+
+    unsafe fn read_pid_file(&self) -> Option<i32> {
+        let fd = libc::open(self.pid_file.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return None;
+        }
+        let mut buf = [0u8; 32];
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        if n <= 0 {
+            return None;
+        }
+        parse_pid(&buf[..n as usize])
+    }
+
+    /// Pass on what the runtime wrote to its stderr pipe (at most CREATE_STDERR_MAX).
+    unsafe fn forward_nonblocking(&self, fd: i32) {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        while total < CREATE_STDERR_MAX {
+            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            if n <= 0 {
+                break;
+            }
+            write_all(self.sync, &buf[..n as usize]);
+            total += n as usize;
+        }
+    }
+}
+
+/// Close every fd from 3 up that is not in `keep` (sorted).
+unsafe fn close_all_but(keep: &[i32]) {
+    let mut first: u32 = 3;
+    for &k in keep {
+        if k < first as i32 {
+            continue;
+        }
+        if k as u32 > first {
+            libc::syscall(libc::SYS_close_range, first, k as u32 - 1, 0);
+        }
+        first = k as u32 + 1;
+    }
+    libc::syscall(libc::SYS_close_range, first, u32::MAX, 0);
+}
+
+unsafe fn write_all(fd: i32, mut b: &[u8]) {
+    while !b.is_empty() {
+        let n = libc::write(fd, b.as_ptr().cast(), b.len());
+        if n < 0 {
+            if *libc::__errno_location() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        b = &b[n as usize..];
+    }
+}
+
+/// The decimal digits of `v` in `buf`, without allocating.
+fn itoa(v: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let neg = v < 0;
+    let mut u = v.unsigned_abs();
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if neg {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+/// A PID file's content: decimal digits, maybe surrounded by whitespace.
+fn parse_pid(b: &[u8]) -> Option<i32> {
+    let s = std::str::from_utf8(b).ok()?.trim();
+    s.parse().ok().filter(|p: &i32| *p > 0)
+}
+
+/// Parse the exec'd monitor's own arguments (no clap: the monitor touches as little as it
+/// can).
 pub fn main_from_args(args: &[std::ffi::OsString]) -> i32 {
     let mut root = None;
     let mut data_root = None;
     let mut log_level = None;
     let mut attached = false;
-    let mut inherit = false;
+    let mut log_fds = None;
     let mut id = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -46,7 +412,9 @@ pub fn main_from_args(args: &[std::ffi::OsString]) -> i32 {
             Some("--data-root") => data_root = it.next().map(PathBuf::from),
             Some("--log-level") => log_level = it.next().and_then(|s| s.to_str()).map(String::from),
             Some("--attached") => attached = true,
-            Some("--inherit-stdio") => inherit = true,
+            Some("--log-fds") => {
+                log_fds = it.next().and_then(|s| s.to_str()).and_then(parse_fd_pair)
+            }
             Some(other) => id = Some(other.to_string()),
             None => return 2,
         }
@@ -69,126 +437,48 @@ pub fn main_from_args(args: &[std::ffi::OsString]) -> i32 {
         runtime_root: None,
         log_level,
     };
-    run(&ctx, &id, attached, inherit)
-}
-
-/// The fd the CLI named in the environment variable `var`, made close-on-exec (the
-/// runtime must not inherit it).
-fn fd_from_env(var: &str) -> Option<File> {
-    let fd = std::env::var(var).ok().and_then(|s| s.parse::<i32>().ok());
-    std::env::remove_var(var);
-    // SAFETY: the CLI passed us this fd number, open and ours alone.
-    fd.filter(|fd| *fd > 2).map(|fd| {
-        let _ = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-        unsafe { File::from_raw_fd(fd) }
-    })
-}
-
-/// Wait for the CLI's go. True to go on; false when the CLI closed the pipe without it.
-/// Without a go fd (a monitor started by hand) there is nothing to wait for.
-fn wait_for_go() -> bool {
-    let Some(mut f) = fd_from_env(GO_FD_ENV) else {
-        return true;
-    };
-    let mut b = [0u8; 1];
-    loop {
-        match f.read(&mut b) {
-            Ok(1) => return b[0] == b'G',
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            _ => return false,
-        }
-    }
-}
-
-struct Sync(Option<File>);
-
-impl Sync {
-    fn from_env() -> Sync {
-        Sync(fd_from_env(SYNC_FD_ENV))
-    }
-    fn send(&mut self, msg: &str) {
-        if let Some(f) = self.0.as_mut() {
-            let _ = f.write_all(msg.as_bytes());
-        }
-    }
-    fn close(&mut self) {
-        self.0 = None;
-    }
-}
-
-/// Entry point of `ocishim __monitor ID`. Returns the process exit status.
-pub fn run(ctx: &Context, id: &str, attached: bool, inherit_stdio: bool) -> i32 {
-    let mut sync = Sync::from_env();
-    sync.send(&format!("M{}\n", std::process::id()));
-    if let Err(e) = sys::set_child_subreaper() {
-        sync.send(&format!("\nEbecoming a subreaper: {e}"));
-        return 1;
-    }
-    if !wait_for_go() {
-        // Exit with the sync pipe still open: the CLI waits for its EOF, which then comes
-        // from the exit itself, so once the CLI returns this process is gone.
-        std::process::exit(0);
-    }
-    match monitor(ctx, id, attached, inherit_stdio, &mut sync) {
+    // SAFETY: the first half passed us these fds, open and ours alone.
+    let pipes = log_fds.map(|(o, e)| unsafe { (OwnedFd::from_raw_fd(o), OwnedFd::from_raw_fd(e)) });
+    match monitor(&ctx, &id, attached, pipes) {
         Ok(()) => 0,
         Err(e) => {
-            sync.send(&format!("\nE{e}"));
+            tracing::warn!(%id, "monitor: {e}");
             1
         }
     }
 }
 
+fn parse_fd_pair(s: &str) -> Option<(i32, i32)> {
+    let (a, b) = s.split_once(',')?;
+    let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+    (a > 2 && b > 2 && a != b).then_some((a, b))
+}
+
+/// The monitor's second half, exec'd once the runtime's create succeeded: relay the
+/// output, reap the container, record how it ended.
 fn monitor(
     ctx: &Context,
     id: &str,
     attached: bool,
-    inherit_stdio: bool,
-    sync: &mut Sync,
+    pipes: Option<(OwnedFd, OwnedFd)>,
 ) -> Result<(), String> {
+    if let Some((o, e)) = &pipes {
+        for fd in [o.as_raw_fd(), e.as_raw_fd()] {
+            // SAFETY: fcntl on our own fd: the runtimes we start must not inherit it.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
     let store = &ctx.store;
+    let pid = fs::read(store.pid_file(id))
+        .ok()
+        .and_then(|b| parse_pid(&b))
+        .ok_or_else(|| "the runtime wrote no pid file".to_string())?;
     let rec = store.read(id).map_err(|e| e.to_string())?;
     let rt = Runtime::new(
         &rec.ocishim.runtime,
         rec.ocishim.runtime_root.as_ref().map(PathBuf::from),
     )
     .map_err(|e| e.to_string())?;
-
-    let json_log = rec.host_config.log_config.typ == LogDriver::JsonFile.as_str() && !inherit_stdio;
-    let (pipes, stdout, stderr): (Option<(OwnedFd, OwnedFd)>, Stdio, Stdio) = if inherit_stdio {
-        (None, Stdio::inherit(), Stdio::inherit())
-    } else if json_log {
-        let (or, ow) = sys::pipe().map_err(|e| format!("creating pipes: {e}"))?;
-        let (er, ew) = sys::pipe().map_err(|e| format!("creating pipes: {e}"))?;
-        (Some((or, er)), Stdio::from(ow), Stdio::from(ew))
-    } else {
-        (None, Stdio::null(), Stdio::null())
-    };
-
-    let runtime_log = store.runtime_log_path(id);
-    let pid_file = store.pid_file(id);
-    let _ = fs::remove_file(&pid_file);
-    let mut cmd = rt.create_command(id, &store.bundle_dir(id), &pid_file, &runtime_log);
-    cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
-    let status = cmd
-        .status()
-        .map_err(|e| format!("running {} create: {e}", rt.name()))?;
-    drop(cmd); // closes our copies of the pipes' write ends
-    if !status.success() {
-        let log = fs::read_to_string(&runtime_log).unwrap_or_default();
-        let mut msg = last_error(&log);
-        if msg.is_none() {
-            if let Some((_, er)) = &pipes {
-                msg = last_error(&read_nonblocking(er));
-            }
-        }
-        return Err(msg.unwrap_or_else(|| format!("{} create exited with {status}", rt.name())));
-    }
-    let pid: i32 = fs::read_to_string(&pid_file)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| "the runtime wrote no pid file".to_string())?;
-    sync.send(&format!("K{pid}\n"));
-    sync.close();
     sys::release_clean_exe_pages();
 
     if let Some((or, er)) = pipes {
@@ -244,25 +534,6 @@ fn monitor(
         let _ = crate::lifecycle::purge(ctx, &rec);
     }
     Ok(())
-}
-
-/// Whatever is in a pipe right now, without blocking.
-fn read_nonblocking(fd: &OwnedFd) -> String {
-    // SAFETY: fcntl on our own fd.
-    unsafe {
-        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-    }
-    let mut f = File::from(fd.try_clone().expect("dup"));
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while let Ok(n) = f.read(&mut chunk) {
-        if n == 0 || buf.len() > 65536 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// Copy both pipes into the json-file log until both reach EOF.

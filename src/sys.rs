@@ -62,67 +62,6 @@ pub fn wait_pid_gone(pid: i32, start_time: u64, timeout: Duration) -> bool {
     pidfd_wait(&fd, timeout)
 }
 
-/// Start `path` as a daemon: fork, `setsid`, fork again and exec in the grandchild,
-/// without waiting for the exec (the caller learns of a failed one from the silence of a
-/// pipe the grandchild would have written to). Stdin, and with `null_out` stdout and
-/// stderr too, become /dev/null; the fds in `keep` survive the exec. Returns the PID of
-/// the intermediate child, which exits at once: the caller reaps it.
-pub fn spawn_detached(
-    path: &std::ffi::CStr,
-    argv: &[std::ffi::CString],
-    envp: &[std::ffi::CString],
-    null_out: bool,
-    keep: &[i32],
-) -> io::Result<i32> {
-    let devnull = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")?;
-    let dn = devnull.as_raw_fd();
-    let argv_p: Vec<*const libc::c_char> = argv
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    let envp_p: Vec<*const libc::c_char> = envp
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    // SAFETY: between fork and exec the child makes only async-signal-safe calls on
-    // memory prepared before the fork, and leaves by exec or _exit.
-    unsafe {
-        match libc::fork() {
-            -1 => Err(io::Error::last_os_error()),
-            0 => {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-                if libc::setsid() < 0 {
-                    libc::_exit(1);
-                }
-                match libc::fork() {
-                    -1 => libc::_exit(1),
-                    0 => {}
-                    _ => libc::_exit(0),
-                }
-                if libc::dup2(dn, 0) < 0
-                    || (null_out && (libc::dup2(dn, 1) < 0 || libc::dup2(dn, 2) < 0))
-                {
-                    libc::_exit(127);
-                }
-                if keep.iter().any(|&fd| clear_cloexec(fd).is_err()) {
-                    libc::_exit(127);
-                }
-                libc::execve(path.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr());
-                libc::_exit(127)
-            }
-            pid => Ok(pid),
-        }
-    }
-}
-
 /// Reap a child of ours (blocking), ignoring how it ended.
 pub fn reap(pid: i32) {
     let mut status = 0;
