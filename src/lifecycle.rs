@@ -247,6 +247,10 @@ fn parent_marker(ctx: &Context, cg: &ContainerCgroup) -> Option<(PathBuf, String
 fn setup_cgroup(ctx: &Context, cfg: &ContainerConfig, id: &str) -> Result<(), Error> {
     let cg = ContainerCgroup::at(&cgroups_path(cfg, id));
     let marker = parent_marker(ctx, &cg);
+    if runtime_makes_cgroup(cfg, &cg, marker.as_ref().map(|(m, _)| m.as_path())) {
+        tracing::debug!(%id, "no limits under a standing parent: the runtime makes the cgroup");
+        return Ok(());
+    }
     {
         let _lock = match &marker {
             Some((_, key)) => Some(ctx.store.lock(key)?),
@@ -268,6 +272,25 @@ fn setup_cgroup(ctx: &Context, cfg: &ContainerConfig, id: &str) -> Result<(), Er
         return Err(e.into());
     }
     Ok(())
+}
+
+/// Whether the container's cgroup can be left to the runtime, which makes it from the
+/// spec's cgroupsPath (and removes it at delete) as it would anyway: there are no limits
+/// to write, and the parent stands in every hierarchy without ocishim's marker, so no
+/// removal of an emptied parent that ocishim made can race with the runtime's mkdir.
+fn runtime_makes_cgroup(
+    cfg: &ContainerConfig,
+    cg: &ContainerCgroup,
+    marker: Option<&Path>,
+) -> bool {
+    let (Some(marker), Some((parent, _))) = (marker, cg.path.rsplit_once('/')) else {
+        return false;
+    };
+    let mounts = cgroup::all_mounts();
+    cfg.resources == crate::config::Resources::default()
+        && !marker.exists()
+        && !mounts.is_empty()
+        && mounts.iter().all(|m| m.join(parent).is_dir())
 }
 
 /// Remove the container's cgroup everywhere, and its parent if ocishim made it and it is

@@ -307,6 +307,63 @@ fn cgroups_are_removed_with_the_container() {
 }
 
 #[test]
+fn without_limits_under_a_standing_parent_the_runtime_makes_the_cgroup() {
+    let env = Env::new();
+    // A parent that stands before ocishim (a scheduler's): ocishim neither writes a limit
+    // nor makes the cgroup; the runtime makes it from the spec and removes it at delete.
+    for m in common::cgroup_mounts() {
+        std::fs::create_dir_all(m.join(&env.cgroup_parent)).unwrap();
+    }
+    let rootfs = env.rootfs();
+    let run = |cmd: &[&str]| {
+        let mut a = vec!["run", "--log-level", "debug", "-d", "--network", "none"];
+        a.extend_from_slice(&["--rootfs", &rootfs]);
+        a.extend_from_slice(cmd);
+        let o = env.ocishim(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("the runtime makes the cgroup"),
+            "{}",
+            stderr(&o)
+        );
+        stdout(&o).trim().to_string()
+    };
+    let id = run(&["sleep", "1000"]);
+    let pid = env.inspect(&id)["State"]["Pid"].as_i64().unwrap();
+    let procs = kernel(&env, &id, "memory", "cgroup.procs");
+    assert!(
+        procs.lines().any(|l| l == pid.to_string()),
+        "{pid} not in {procs}"
+    );
+    let out = env.ok(&["stats", "--no-stream", "--format", "json", &id]);
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert!(v["MemoryUsage"].as_u64().unwrap() > 0, "{v}");
+    // One that exits by itself: its monitor deletes it from the runtime, cgroup and all.
+    let quick = run(&["true"]);
+    env.wait_exited(&quick, Duration::from_secs(10));
+    assert!(
+        env.cgroup_dirs(&quick).is_empty(),
+        "{:?}",
+        env.cgroup_dirs(&quick)
+    );
+    env.ok(&["rm", &quick]);
+    env.ok(&["rm", "-f", &id]);
+    assert!(
+        env.cgroup_dirs(&id).is_empty(),
+        "{:?}",
+        env.cgroup_dirs(&id)
+    );
+    env.assert_empty();
+    for m in common::cgroup_mounts() {
+        assert!(
+            m.join(&env.cgroup_parent).is_dir(),
+            "the standing parent was removed from {}",
+            m.display()
+        );
+    }
+}
+
+#[test]
 fn a_limit_the_kernel_refuses_is_125_and_leaves_nothing() {
     let env = Env::new();
     let r = env.rootfs();
