@@ -528,7 +528,9 @@ fn launch_monitor(
     })
 }
 
-/// All the monitor writes on the sync pipe, up to its EOF.
+/// What the monitor writes on the sync pipe: up to its EOF, or up to a complete "K" line
+/// (the monitor then execs `ocishim __monitor`, which closes the pipe; that need not be
+/// waited for).
 fn read_report(r: OwnedFd) -> Result<Vec<u8>, Error> {
     let deadline = Instant::now() + CREATE_TIMEOUT;
     let mut f = fs::File::from(r);
@@ -557,11 +559,28 @@ fn read_report(r: OwnedFd) -> Result<Vec<u8>, Error> {
         }
         match f.read(&mut chunk) {
             Ok(0) => return Ok(buf),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if started(&buf) {
+                    return Ok(buf);
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(io_err("reading the monitor's report")(e)),
         }
     }
+}
+
+/// Whether `buf` holds a complete "K" line before any "F" or "E".
+fn started(buf: &[u8]) -> bool {
+    for line in buf.split_inclusive(|&b| b == b'\n') {
+        match line.first() {
+            Some(b'K') => return line.ends_with(b"\n"),
+            Some(b'F' | b'E') => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// What the monitor reported on its sync pipe.
@@ -1320,5 +1339,46 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
         assert_eq!(human_duration(Duration::from_secs(600)), "10 minutes");
         assert_eq!(human_duration(Duration::from_secs(3 * 3600)), "3 hours");
+    }
+
+    #[test]
+    fn monitor_reports() {
+        assert_eq!(
+            parse_report(b"M12\nK34\n"),
+            Report::Started {
+                monitor_pid: 12,
+                pid: 34
+            }
+        );
+        // The runtime's stderr after F is taken whole, even lines that look like tags.
+        assert_eq!(
+            parse_report(b"M12\nF256\nK1\nerror: boom\n"),
+            Report::CreateFailed {
+                status: 256,
+                stderr: "K1\nerror: boom\n".into()
+            }
+        );
+        assert_eq!(
+            parse_report(b"M12\n\nEmonitor: fork: errno 11"),
+            Report::Failed("monitor: fork: errno 11".into())
+        );
+        assert_eq!(
+            parse_report(b"\nEmonitor: setsid: errno 1"),
+            Report::Failed("monitor: setsid: errno 1".into())
+        );
+        assert_eq!(
+            parse_report(b""),
+            Report::Failed("the monitor exited without reporting".into())
+        );
+        assert_eq!(
+            parse_report(b"M12\n"),
+            Report::Failed("the monitor exited without reporting: M12".into())
+        );
+        // The CLI stops reading at a whole K line; before it, or after F/E, it reads on.
+        assert!(started(b"M12\nK34\n"));
+        assert!(!started(b"M12\nK3"));
+        assert!(!started(b"M12\n"));
+        assert!(!started(b"M12\nF256\nK1\n"));
+        assert!(!started(b"M12\n\nEx\nK1\n"));
     }
 }

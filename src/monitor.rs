@@ -1,8 +1,9 @@
-//! The per-container monitor (the conmon model). Started by `create` through a double
-//! fork and `setsid`, it becomes a child subreaper, runs the runtime's `create` with the
-//! container's stdout/stderr pipes, reports the result over the sync pipe, relays the
-//! output into the json-file log, reaps the container and records how it ended. One
-//! thread, one small buffer.
+//! The per-container monitor (the conmon model). Its first half is a fork of the CLI
+//! (fork, `setsid`, fork; see [`launch`]) that becomes a child subreaper, runs the
+//! runtime's `create` with the container's stdout/stderr pipes and reports the result over
+//! the sync pipe; then it execs `ocishim __monitor`, which relays the output into the
+//! json-file log, reaps the container and records how it ended. One thread, one small
+//! buffer.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::{self, File, OpenOptions};
@@ -172,7 +173,21 @@ pub fn launch(
         Some([o, e]) => ((raw(&o.0), raw(&o.1)), (raw(&e.0), raw(&e.1))),
         None => ((-1, -1), (-1, -1)),
     };
+    // Stacks for the two vfork-like children (see Child).
+    let mut stacks = vec![0u8; 2 * CHILD_STACK];
+    let (first_stack, runtime_stack) = stacks.split_at_mut(CHILD_STACK);
+    let mut keep = [
+        raw(&fds.devnull),
+        raw(&fds.sync_w),
+        out.0,
+        out.1,
+        err.0,
+        err.1,
+    ];
+    keep.sort_unstable();
     let child = Child {
+        keep,
+        runtime_stack: stack_top(runtime_stack),
         devnull: raw(&fds.devnull),
         sync: raw(&fds.sync_w),
         out,
@@ -183,20 +198,50 @@ pub fn launch(
         envp: env.envp.as_ptr(),
         pid_file: &pid_file,
     };
-    let mut keep = [child.devnull, child.sync, out.0, out.1, err.0, err.1];
-    keep.sort_unstable();
-    // SAFETY: the child makes only async-signal-safe calls on memory prepared before the
-    // fork, and leaves by exec or _exit.
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => unsafe { child.run(&keep) },
-        pid => Ok((fds.sync_r, pid)),
-    }
+    // SAFETY: the children make only async-signal-safe calls on memory prepared here, and
+    // leave by exec or _exit; this process is suspended until the first one has left.
+    // Signals stay blocked meanwhile: a handler must not run in the child sharing our memory.
+    let pid = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            Child::first,
+            stack_top(first_stack),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &child as *const Child as *mut libc::c_void,
+        );
+        let e = io::Error::last_os_error();
+        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid < 0 {
+            return Err(e);
+        }
+        pid
+    };
+    Ok((fds.sync_r, pid))
     // The CLI's copies of every other fd close as `fds` drops.
 }
 
+/// Stack size of each vfork-like child: it calls a few libc wrappers, nothing deep.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// The (16-byte aligned) top of `stack`, where a clone'd child's stack starts.
+fn stack_top(stack: &mut [u8]) -> *mut libc::c_void {
+    let end = stack.as_mut_ptr_range().end as usize;
+    (end & !15) as *mut libc::c_void
+}
+
 /// The monitor's first half, between the fork and the exec of `ocishim __monitor`.
+///
+/// Three processes start here, and only the middle one copies the CLI's memory: the CLI
+/// clones a child that shares its memory and suspends it until the child is gone (vfork
+/// semantics: no page tables copied) and that only calls `setsid` and forks the monitor
+/// before it exits; the monitor starts the runtime's create the same vfork way.
 struct Child<'a> {
+    /// The fds the monitor keeps, sorted (-1 for none).
+    keep: [i32; 6],
+    runtime_stack: *mut libc::c_void,
     devnull: i32,
     sync: i32,
     /// (read, write) ends of stdout's pipe, -1 without pipes.
@@ -210,22 +255,53 @@ struct Child<'a> {
 }
 
 impl Child<'_> {
+    /// The CLI's vfork-like child: a new session, and the monitor forked into it. The raw
+    /// syscall, not libc's fork: libc's would run its fork handlers in memory that the
+    /// suspended CLI shares.
+    extern "C" fn first(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the Child the CLI keeps alive while it is suspended.
+        unsafe {
+            let child = &*(arg as *const Child);
+            if libc::setsid() < 0 {
+                child.fail(b"setsid");
+            }
+            match libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0) {
+                -1 => child.fail(b"fork"),
+                0 => child.monitor(),
+                _ => libc::_exit(0),
+            }
+        }
+    }
+
+    /// The runtime's create, in a vfork-like child of the monitor: stdin /dev/null,
+    /// stdout/stderr the pipes when there are pipes, else the monitor's.
+    extern "C" fn exec_runtime(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the monitor's copy of the Child; the monitor is suspended.
+        unsafe {
+            let child = &*(arg as *const Child);
+            if (child.out.1 >= 0 && libc::dup2(child.out.1, 1) < 0)
+                || (child.err.1 >= 0 && libc::dup2(child.err.1, 2) < 0)
+            {
+                libc::_exit(127);
+            }
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            libc::execve(
+                child.runtime.path.as_ptr(),
+                child.runtime.argv.as_ptr(),
+                child.envp,
+            );
+            libc::_exit(127)
+        }
+    }
+
     /// # Safety
-    /// Only in the child of a fork; never returns.
-    unsafe fn run(&self, keep: &[i32]) -> ! {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        if libc::setsid() < 0 {
-            self.fail(b"setsid");
-        }
-        match libc::fork() {
-            -1 => self.fail(b"fork"),
-            0 => {}
-            _ => libc::_exit(0),
-        }
+    /// Only in the monitor (a fork of the CLI's vfork-like child); never returns.
+    unsafe fn monitor(&self) -> ! {
         // Copies of the CLI's other fds (its stdout, a lock) must not outlive the CLI's own.
-        close_all_but(keep);
+        close_all_but(&self.keep);
         if libc::dup2(self.devnull, 0) < 0
             || (!self.inherit
                 && (libc::dup2(self.devnull, 1) < 0 || libc::dup2(self.devnull, 2) < 0))
@@ -239,23 +315,13 @@ impl Child<'_> {
         self.send(&[b"M", itoa(libc::getpid() as i64, &mut num), b"\n"]);
         libc::unlink(self.pid_file.as_ptr());
 
-        let pid = libc::fork();
-        if pid == 0 {
-            // The runtime's create: stdin /dev/null, stdout/stderr the pipes when there
-            // are pipes, else this process's.
-            if (self.out.1 >= 0 && libc::dup2(self.out.1, 1) < 0)
-                || (self.err.1 >= 0 && libc::dup2(self.err.1, 2) < 0)
-            {
-                libc::_exit(127);
-            }
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            libc::execve(
-                self.runtime.path.as_ptr(),
-                self.runtime.argv.as_ptr(),
-                self.envp,
-            );
-            libc::_exit(127);
-        }
+        // Signals stay blocked in the monitor until the create is over.
+        let pid = libc::clone(
+            Child::exec_runtime,
+            self.runtime_stack,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            self as *const Child as *mut libc::c_void,
+        );
         if pid < 0 {
             self.fail(b"forking the runtime");
         }
@@ -287,6 +353,9 @@ impl Child<'_> {
                 let _ = sys::clear_cloexec(fd);
             }
         }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
         libc::execve(
             self.monitor.path.as_ptr(),
             self.monitor.argv.as_ptr(),
@@ -608,5 +677,28 @@ fn relay(log_path: &std::path::Path, out: OwnedFd, err: OwnedFd) -> io::Result<(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_without_allocation() {
+        let mut b = [0u8; 20];
+        assert_eq!(itoa(0, &mut b), b"0");
+        assert_eq!(itoa(4194304, &mut b), b"4194304");
+        assert_eq!(itoa(-11, &mut b), b"-11");
+        assert_eq!(itoa(i64::MIN, &mut b), b"-9223372036854775808");
+        assert_eq!(parse_pid(b"1234"), Some(1234));
+        assert_eq!(parse_pid(b" 1234\n"), Some(1234));
+        assert_eq!(parse_pid(b""), None);
+        assert_eq!(parse_pid(b"0"), None);
+        assert_eq!(parse_pid(b"12a"), None);
+        assert_eq!(parse_fd_pair("5,7"), Some((5, 7)));
+        assert_eq!(parse_fd_pair("2,7"), None);
+        assert_eq!(parse_fd_pair("5,5"), None);
+        assert_eq!(parse_fd_pair("5"), None);
     }
 }
