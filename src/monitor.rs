@@ -186,6 +186,7 @@ pub fn launch(
     ];
     keep.sort_unstable();
     let child = Child {
+        affinity: Affinity::current(),
         keep,
         runtime_stack: stack_top(runtime_stack),
         devnull: raw(&fds.devnull),
@@ -206,6 +207,7 @@ pub fn launch(
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
+        let pinned = child.affinity.as_ref().is_some_and(|a| a.pin_here());
         let pid = libc::clone(
             Child::first,
             stack_top(first_stack),
@@ -213,6 +215,9 @@ pub fn launch(
             &child as *const Child as *mut libc::c_void,
         );
         let e = io::Error::last_os_error();
+        if let (true, Some(a)) = (pinned, &child.affinity) {
+            a.restore();
+        }
         libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         if pid < 0 {
             return Err(e);
@@ -221,6 +226,46 @@ pub fn launch(
     };
     Ok((fds.sync_r, pid))
     // The CLI's copies of every other fd close as `fds` drops.
+}
+
+/// A CPU affinity mask. Each new process of the launch would start on the idlest CPU, the
+/// one that is not running the parent, though the parent then only waits for it: on a VM
+/// whose idle vCPUs halt, waking one costs a VM exit and the host's scheduling, once per
+/// process. So the CLI pins itself to its CPU around the launch; its vfork-like child, the
+/// monitor and the runtime's vfork-like child inherit that and start where their parent
+/// stops. The runtime's child restores the CLI's mask before its exec, so the runtime and
+/// the container get what the CLI had; the monitor restores it once the create runs.
+struct Affinity(libc::cpu_set_t);
+
+impl Affinity {
+    fn current() -> Option<Affinity> {
+        // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            (libc::sched_getaffinity(0, size, &mut set) == 0).then_some(Affinity(set))
+        }
+    }
+
+    /// Pin this thread to the CPU it runs on. True when done.
+    ///
+    /// # Safety
+    /// Async-signal-safe: callable in the children.
+    unsafe fn pin_here(&self) -> bool {
+        let cpu = libc::sched_getcpu();
+        if cpu < 0 || cpu as usize >= libc::CPU_SETSIZE as usize {
+            return false;
+        }
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut one);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) == 0
+    }
+
+    /// # Safety
+    /// Async-signal-safe: callable in the children.
+    unsafe fn restore(&self) {
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.0);
+    }
 }
 
 /// Stack size of each vfork-like child: it calls a few libc wrappers, nothing deep.
@@ -239,6 +284,8 @@ fn stack_top(stack: &mut [u8]) -> *mut libc::c_void {
 /// semantics: no page tables copied) and that only calls `setsid` and forks the monitor
 /// before it exits; the monitor starts the runtime's create the same vfork way.
 struct Child<'a> {
+    /// The CLI's CPU affinity, which the children get back (see Affinity).
+    affinity: Option<Affinity>,
     /// The fds the monitor keeps, sorted (-1 for none).
     keep: [i32; 6],
     runtime_stack: *mut libc::c_void,
@@ -285,6 +332,9 @@ impl Child<'_> {
                 libc::_exit(127);
             }
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            if let Some(a) = &child.affinity {
+                a.restore();
+            }
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
@@ -322,6 +372,9 @@ impl Child<'_> {
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             self as *const Child as *mut libc::c_void,
         );
+        if let Some(a) = &self.affinity {
+            a.restore();
+        }
         if pid < 0 {
             self.fail(b"forking the runtime");
         }
