@@ -149,10 +149,10 @@ impl LaunchFds {
 
 /// Start the container's monitor and, in it, the runtime's `create`.
 ///
-/// The monitor begins as a fork of the CLI (fork, `setsid`, fork) that makes only
-/// async-signal-safe calls on memory prepared here: it becomes a child subreaper, runs
-/// `runtime` (the create command) with the container's stdio, and reports on the sync
-/// pipe "M<its pid>\n", then "K<container pid>\n" once the create succeeded, or
+/// The monitor begins as a fork of the CLI (a vfork-like clone, `setsid`, a fork; see
+/// `Child`) that makes only async-signal-safe calls on memory prepared here: it becomes a
+/// child subreaper, runs `runtime` (the create command) with the container's stdio, and
+/// reports on the sync pipe "M<its pid>\n", then "K<container pid>\n" once the create succeeded, or
 /// "F<wait status>\n" and the runtime's stderr when it failed, or "E<message>". After a
 /// "K" it execs `monitor` (`ocishim __monitor ...`), which relays the output and reaps
 /// the container: an exec keeps both the subreaper flag and the children.
