@@ -335,14 +335,7 @@ impl Child<'_> {
             if let Some(a) = &child.affinity {
                 a.restore();
             }
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            libc::execve(
-                child.runtime.path.as_ptr(),
-                child.runtime.argv.as_ptr(),
-                child.envp,
-            );
+            child.exec(child.runtime);
             libc::_exit(127)
         }
     }
@@ -406,18 +399,20 @@ impl Child<'_> {
                 let _ = sys::clear_cloexec(fd);
             }
         }
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        libc::execve(
-            self.monitor.path.as_ptr(),
-            self.monitor.argv.as_ptr(),
-            self.envp,
-        );
+        self.exec(self.monitor);
         // No monitor: nothing would reap or log the container. Kill it; the CLI's start
         // then fails and undoes the rest.
         libc::kill(cpid, libc::SIGKILL);
         libc::_exit(127);
+    }
+
+    /// Exec `e` with every signal unblocked (they were blocked since the launch); returns
+    /// only when the exec failed.
+    unsafe fn exec(&self, e: &Exec) {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::execve(e.path.as_ptr(), e.argv.as_ptr(), self.envp);
     }
 
     unsafe fn send(&self, parts: &[&[u8]]) {
