@@ -407,12 +407,20 @@ impl ContainerCgroup {
     /// cgroup.freeze 1): the truth about "paused", whoever paused it. None when the file
     /// cannot be read (no such cgroup, no freezer).
     pub fn frozen(&self) -> Option<bool> {
-        let d = self.dir("freezer")?;
         match self.version {
-            Version::V1 => fs::read_to_string(d.join("freezer.state"))
-                .ok()
-                .map(|s| s.trim() != "THAWED"),
-            Version::V2 => fs::read_to_string(d.join("cgroup.freeze"))
+            Version::V1 => {
+                // The usual mount point first: a freezer.state there is the freezer's, and
+                // finding it spares pause and resume a read of mountinfo.
+                let usual = self.root.join("freezer").join(&self.path);
+                let d = match usual.join("freezer.state").exists() {
+                    true => usual,
+                    false => self.dir("freezer")?,
+                };
+                fs::read_to_string(d.join("freezer.state"))
+                    .ok()
+                    .map(|s| s.trim() != "THAWED")
+            }
+            Version::V2 => fs::read_to_string(self.root.join(&self.path).join("cgroup.freeze"))
                 .ok()
                 .map(|s| s.trim() == "1"),
         }

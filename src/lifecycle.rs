@@ -1099,39 +1099,55 @@ pub fn inspect(ctx: &Context, query: &str) -> Result<serde_json::Value, Error> {
     Ok(rec.to_inspect())
 }
 
-fn running_record(ctx: &Context, query: &str) -> Result<(Record, Runtime), Error> {
+/// A running or paused container: its ID, whether it is paused, and its runtime.
+fn running_container(ctx: &Context, query: &str) -> Result<(String, bool, Runtime), Error> {
     let id = ctx.store.resolve(query)?;
+    // The usual case, a live monitor, from a brief read of the record: what `refresh`
+    // would conclude for it (paused from the freezer, no runtime query).
+    if let Ok(b) = ctx.store.read_as::<crate::record::Brief>(&id) {
+        if matches!(b.state.status.as_str(), "running" | "paused")
+            && b.ocishim.monitor_pid > 0
+            && store::process_alive(b.ocishim.monitor_pid, b.ocishim.monitor_start_time)
+        {
+            let paused = Some(&b.ocishim.cgroups_path)
+                .filter(|p| !p.is_empty())
+                .and_then(|p| ContainerCgroup::at(p).frozen())
+                .unwrap_or(b.state.paused);
+            let root = b.ocishim.runtime_root.map(PathBuf::from);
+            return Ok((b.id, paused, Runtime::new(&b.ocishim.runtime, root)?));
+        }
+    }
     let rec = refresh(ctx, ctx.store.read(&id)?, false);
     if !matches!(rec.state.status.as_str(), "running" | "paused") {
         return Err(Error::NotRunning(id));
     }
     let rt = ctx.runtime_for(&rec)?;
-    Ok((rec, rt))
+    Ok((rec.id, rec.state.paused, rt))
 }
 
 pub fn pause(ctx: &Context, query: &str) -> Result<String, Error> {
-    let (rec, rt) = running_record(ctx, query)?;
-    if rec.state.paused {
-        return Err(Error::AlreadyPaused(rec.id));
+    let (id, paused, rt) = running_container(ctx, query)?;
+    if paused {
+        return Err(Error::AlreadyPaused(id));
     }
-    rt.pause(&rec.id)?;
-    Ok(rec.id)
+    rt.pause(&id)?;
+    Ok(id)
 }
 
 pub fn resume(ctx: &Context, query: &str) -> Result<String, Error> {
-    let (rec, rt) = running_record(ctx, query)?;
-    if !rec.state.paused {
-        return Err(Error::NotPaused(rec.id));
+    let (id, paused, rt) = running_container(ctx, query)?;
+    if !paused {
+        return Err(Error::NotPaused(id));
     }
-    rt.resume(&rec.id)?;
-    Ok(rec.id)
+    rt.resume(&id)?;
+    Ok(id)
 }
 
 pub fn kill(ctx: &Context, query: &str, signal: &str) -> Result<String, Error> {
     let sig = sys::parse_signal(signal).ok_or_else(|| Error::BadSignal(signal.to_string()))?;
-    let (rec, rt) = running_record(ctx, query)?;
-    rt.kill(&rec.id, &sig.to_string())?;
-    Ok(rec.id)
+    let (id, _, rt) = running_container(ctx, query)?;
+    rt.kill(&id, &sig.to_string())?;
+    Ok(id)
 }
 
 /// `rm`: refuse a live container unless forced; kill it, let the monitor record the exit

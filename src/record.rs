@@ -236,6 +236,35 @@ pub struct Ext {
     pub config: Option<ContainerConfig>,
 }
 
+/// The few fields of a record that `pause`, `resume` and `kill` need, read without the
+/// rest (the stored config alone is most of a record's parsing): OpenWhisk's invoker
+/// pauses and resumes a container around every activation.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Brief {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub state: BriefState,
+    pub ocishim: BriefExt,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BriefState {
+    pub status: String,
+    pub paused: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BriefExt {
+    pub runtime: String,
+    pub runtime_root: Option<String>,
+    pub cgroups_path: String,
+    pub monitor_pid: i32,
+    pub monitor_start_time: u64,
+}
+
 impl Record {
     /// A new record for a validated config.
     pub fn new(id: &str, name: &str, cfg: &ContainerConfig, created: String) -> Record {

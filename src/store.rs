@@ -247,6 +247,11 @@ impl Store {
     }
 
     pub fn read(&self, id: &str) -> Result<Record, StoreError> {
+        self.read_as(id)
+    }
+
+    /// The record of `id` as `T` (a [`crate::record::Brief`] reads a few fields only).
+    pub fn read_as<T: serde::de::DeserializeOwned>(&self, id: &str) -> Result<T, StoreError> {
         let p = self.record_path(id);
         let mut s = Vec::new();
         File::open(&p)

@@ -164,11 +164,26 @@ fn pause_resume_through_the_runtime() {
     rt("pause");
     assert!(env.ok(&["ps"]).contains("(Paused)"));
     assert_eq!(env.inspect(&id)["State"]["Paused"], true);
+    // ... and pause of a paused container is an error
+    let o = env.ocishim(&["pause", &id]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("is already paused"), "{}", stderr(&o));
+    one_line_error(&o);
     env.ok(&["resume", &id]);
     assert_eq!(env.runtime_state(&id).unwrap()["status"], "running");
     assert!(!env.ok(&["ps"]).contains("(Paused)"));
     env.ok(&["rm", "-f", &id]);
     env.assert_gone(&id, &[]);
+    // pause, resume and kill of an exited container: not running, 125
+    let done = env.run_d(&[], &["true"]);
+    env.wait_exited(&done, Duration::from_secs(10));
+    for op in [&["pause", &done][..], &["resume", &done], &["kill", &done]] {
+        let o = env.ocishim(op);
+        assert_eq!(o.status.code(), Some(125), "{op:?}");
+        assert!(stderr(&o).contains("is not running"), "{op:?}: {}", stderr(&o));
+        one_line_error(&o);
+    }
+    env.ok(&["rm", &done]);
 }
 
 #[test]
