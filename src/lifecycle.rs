@@ -1374,22 +1374,18 @@ mod tests {
                 stderr: "K1\nerror: boom\n".into()
             }
         );
-        assert_eq!(
-            parse_report(b"M12\n\nEmonitor: fork: errno 11"),
-            Report::Failed("monitor: fork: errno 11".into())
-        );
-        assert_eq!(
-            parse_report(b"\nEmonitor: setsid: errno 1"),
-            Report::Failed("monitor: setsid: errno 1".into())
-        );
-        assert_eq!(
-            parse_report(b""),
-            Report::Failed("the monitor exited without reporting".into())
-        );
-        assert_eq!(
-            parse_report(b"M12\n"),
-            Report::Failed("the monitor exited without reporting: M12".into())
-        );
+        let failed: [(&[u8], &str); 4] = [
+            (
+                b"M12\n\nEmonitor: fork: errno 11",
+                "monitor: fork: errno 11",
+            ),
+            (b"\nEmonitor: setsid: errno 1", "monitor: setsid: errno 1"),
+            (b"", "the monitor exited without reporting"),
+            (b"M12\n", "the monitor exited without reporting: M12"),
+        ];
+        for (report, message) in failed {
+            assert_eq!(parse_report(report), Report::Failed(message.into()));
+        }
         // The CLI stops reading at a whole K line; before it, or after F/E, it reads on.
         assert!(started(b"M12\nK34\n"));
         assert!(!started(b"M12\nK3"));

@@ -180,7 +180,11 @@ fn pause_resume_through_the_runtime() {
     for op in [&["pause", &done][..], &["resume", &done], &["kill", &done]] {
         let o = env.ocishim(op);
         assert_eq!(o.status.code(), Some(125), "{op:?}");
-        assert!(stderr(&o).contains("is not running"), "{op:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("is not running"),
+            "{op:?}: {}",
+            stderr(&o)
+        );
         one_line_error(&o);
     }
     env.ok(&["rm", &done]);
