@@ -1050,6 +1050,13 @@ mod signals {
     }
 }
 
+/// What the container's cgroup freezer says (None without a cgroup path or freezer file).
+fn frozen(cgroups_path: &str) -> Option<bool> {
+    (!cgroups_path.is_empty())
+        .then(|| ContainerCgroup::at(cgroups_path).frozen())
+        .flatten()
+}
+
 /// The record as of now: Paused from the cgroup freezer; a running container whose monitor
 /// is gone is checked with the runtime (`query_runtime`), so inspect tells the truth.
 pub fn refresh(ctx: &Context, mut rec: Record, query_runtime: bool) -> Record {
@@ -1062,10 +1069,8 @@ pub fn refresh(ctx: &Context, mut rec: Record, query_runtime: bool) -> Record {
     rec.ocishim.monitor_gone = !alive;
     // Paused is not recorded by pause/resume: the container's cgroup freezer says it (one
     // small file read), so it is true whoever paused the container.
-    if matches!(rec.state.status.as_str(), "running" | "paused")
-        && !rec.ocishim.cgroups_path.is_empty()
-    {
-        if let Some(frozen) = ContainerCgroup::at(&rec.ocishim.cgroups_path).frozen() {
+    if matches!(rec.state.status.as_str(), "running" | "paused") {
+        if let Some(frozen) = frozen(&rec.ocishim.cgroups_path) {
             rec.state.set_paused(frozen);
         }
     }
@@ -1109,10 +1114,7 @@ fn running_container(ctx: &Context, query: &str) -> Result<(String, bool, Runtim
             && b.ocishim.monitor_pid > 0
             && store::process_alive(b.ocishim.monitor_pid, b.ocishim.monitor_start_time)
         {
-            let paused = Some(&b.ocishim.cgroups_path)
-                .filter(|p| !p.is_empty())
-                .and_then(|p| ContainerCgroup::at(p).frozen())
-                .unwrap_or(b.state.paused);
+            let paused = frozen(&b.ocishim.cgroups_path).unwrap_or(b.state.paused);
             let root = b.ocishim.runtime_root.map(PathBuf::from);
             return Ok((b.id, paused, Runtime::new(&b.ocishim.runtime, root)?));
         }

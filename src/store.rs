@@ -412,6 +412,27 @@ mod tests {
                 .unwrap();
             ids.push(id);
         }
+        // The brief view reads the fields pause and resume need from a full record.
+        let mut rec = s.read(&ids[0]).unwrap();
+        rec.state.set_running(42, "now".into());
+        rec.state.set_paused(true);
+        rec.ocishim.monitor_pid = 7;
+        rec.ocishim.monitor_start_time = 99;
+        rec.ocishim.runtime_root = Some("/rt".into());
+        s.write(&rec).unwrap();
+        let b: crate::record::Brief = s.read_as(&ids[0]).unwrap();
+        assert_eq!(
+            (b.id.as_str(), b.state.status.as_str()),
+            (ids[0].as_str(), "paused")
+        );
+        assert!(b.state.paused);
+        assert_eq!(
+            (b.ocishim.monitor_pid, b.ocishim.monitor_start_time),
+            (7, 99)
+        );
+        assert_eq!(b.ocishim.runtime, rec.ocishim.runtime);
+        assert_eq!(b.ocishim.runtime_root.as_deref(), Some("/rt"));
+        assert_eq!(b.ocishim.cgroups_path, rec.ocishim.cgroups_path);
         assert_eq!(s.resolve("web").unwrap(), ids[0]);
         assert_eq!(s.resolve("/db").unwrap(), ids[1]);
         assert_eq!(s.resolve(&ids[1]).unwrap(), ids[1]);
