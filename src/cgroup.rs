@@ -411,14 +411,10 @@ impl ContainerCgroup {
             Version::V1 => {
                 // The usual mount point first: a freezer.state there is the freezer's, and
                 // finding it spares pause and resume a read of mountinfo.
-                let usual = self.root.join("freezer").join(&self.path);
-                let d = match usual.join("freezer.state").exists() {
-                    true => usual,
-                    false => self.dir("freezer")?,
-                };
-                fs::read_to_string(d.join("freezer.state"))
-                    .ok()
-                    .map(|s| s.trim() != "THAWED")
+                let read = |d: PathBuf| fs::read_to_string(d.join("freezer.state")).ok();
+                let state = read(self.root.join("freezer").join(&self.path))
+                    .or_else(|| self.dir("freezer").and_then(read))?;
+                Some(state.trim() != "THAWED")
             }
             Version::V2 => fs::read_to_string(self.root.join(&self.path).join("cgroup.freeze"))
                 .ok()
