@@ -3,7 +3,7 @@
 use clap::Parser;
 
 use ocishim::cli::native::{execute, Cli};
-use ocishim::lifecycle::Error;
+use ocishim::error::Error;
 
 /// musl's own malloc hands freed memory back to the kernel eagerly (mmap/munmap churn and
 /// page faults at every turn): clap and serde made `ocishim ps` cost 0.85 ms of CPU and

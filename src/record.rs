@@ -121,10 +121,68 @@ impl HostConfig {
     }
 }
 
+/// A container's status, serialized as docker's `State.Status` strings.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Made by the runtime's create (or a create/start that failed), not started.
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    /// docker's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+
+    /// Running or paused: docker's `State.Running` (a paused container runs), what `rm`
+    /// refuses without -f and `ps` lists without -a.
+    pub fn is_running(self) -> bool {
+        matches!(self, Status::Running | Status::Paused)
+    }
+
+    /// Whether a container in this status can have a live monitor and runtime state
+    /// (created by the runtime, running or paused).
+    pub fn has_runtime_state(self) -> bool {
+        matches!(self, Status::Created | Status::Running | Status::Paused)
+    }
+
+    /// Whether `pause` applies (running and not paused).
+    pub fn can_pause(self) -> bool {
+        self == Status::Running
+    }
+
+    /// Whether `resume` applies.
+    pub fn can_resume(self) -> bool {
+        self == Status::Paused
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct State {
-    pub status: String,
+    pub status: Status,
     pub running: bool,
     pub paused: bool,
     pub restarting: bool,
@@ -141,7 +199,7 @@ pub struct State {
 impl Default for State {
     fn default() -> Self {
         State {
-            status: "created".into(),
+            status: Status::Created,
             running: false,
             paused: false,
             restarting: false,
@@ -158,7 +216,7 @@ impl Default for State {
 
 impl State {
     pub fn set_running(&mut self, pid: i32, started_at: String) {
-        self.status = "running".into();
+        self.status = Status::Running;
         self.running = true;
         self.paused = false;
         self.dead = false;
@@ -172,11 +230,11 @@ impl State {
 
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;
-        self.status = if paused { "paused" } else { "running" }.into();
+        self.status = if paused { Status::Paused } else { Status::Running };
     }
 
     pub fn set_exited(&mut self, code: i32, finished_at: String) {
-        self.status = "exited".into();
+        self.status = Status::Exited;
         self.running = false;
         self.paused = false;
         self.pid = 0;
@@ -186,7 +244,7 @@ impl State {
 
     /// A create/start that failed: docker leaves the container "created" with the error.
     pub fn set_start_failed(&mut self, code: i32, error: String) {
-        self.status = "created".into();
+        self.status = Status::Created;
         self.running = false;
         self.paused = false;
         self.pid = 0;
@@ -251,7 +309,7 @@ pub struct Brief {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct BriefState {
-    pub status: String,
+    pub status: Status,
     pub paused: bool,
 }
 
@@ -380,5 +438,46 @@ impl Record {
             }
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_spelling_and_predicates() {
+        for (s, text) in [
+            (Status::Created, "created"),
+            (Status::Running, "running"),
+            (Status::Paused, "paused"),
+            (Status::Restarting, "restarting"),
+            (Status::Removing, "removing"),
+            (Status::Exited, "exited"),
+            (Status::Dead, "dead"),
+        ] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<Status>(&format!("\"{text}\"")).unwrap(), s);
+            assert_eq!(s.to_string(), text);
+        }
+        assert!(Status::Paused.is_running() && Status::Running.is_running());
+        assert!(!Status::Created.is_running() && !Status::Exited.is_running());
+        assert!(Status::Running.can_pause() && !Status::Paused.can_pause());
+        assert!(Status::Paused.can_resume() && !Status::Running.can_resume());
+        assert!(Status::Created.has_runtime_state() && !Status::Exited.has_runtime_state());
+    }
+
+    #[test]
+    fn state_transitions() {
+        let mut st = State::default();
+        assert_eq!(st.status, Status::Created);
+        st.set_running(7, "t".into());
+        assert_eq!((st.status, st.running, st.pid), (Status::Running, true, 7));
+        st.set_paused(true);
+        assert_eq!((st.status, st.paused, st.running), (Status::Paused, true, true));
+        st.set_exited(3, "f".into());
+        assert_eq!((st.status, st.running, st.exit_code), (Status::Exited, false, 3));
+        st.set_start_failed(127, "boom".into());
+        assert_eq!((st.status, st.exit_code, st.error.as_str()), (Status::Created, 127, "boom"));
     }
 }

@@ -2,13 +2,14 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{HostFacts, RawOptions};
-use crate::lifecycle::{self, Context, CreateOpts, Error};
-use crate::log_file;
+use super::output;
+use crate::container::{self, Context, CreateOpts};
+use crate::error::Error;
+use crate::config::ConfigError;
 use crate::runtime::Runtime;
 use crate::store::Store;
 
@@ -323,17 +324,21 @@ impl RunArgs {
 /// Run a parsed command. Ok(status) is the process's exit status (0, or an attached
 /// container's own code).
 pub fn execute(cli: Cli) -> Result<i32, Error> {
-    let subnet: ipnetwork::Ipv4Network = cli.bridge_subnet.parse().map_err(|e| {
-        Error::Invalid(format!(
-            "invalid value {:?} for --bridge-subnet: {e}",
-            cli.bridge_subnet
-        ))
-    })?;
+    let subnet: ipnetwork::Ipv4Network =
+        cli.bridge_subnet
+            .parse()
+            .map_err(|e: ipnetwork::IpNetworkError| ConfigError::InvalidValue {
+                flag: "--bridge-subnet",
+                value: cli.bridge_subnet.clone(),
+                why: e.to_string(),
+            })?;
     if cli.bridge.is_empty() || cli.bridge.len() > 15 || cli.bridge.contains('/') {
-        return Err(Error::Invalid(format!(
-            "invalid value {:?} for --bridge: not a link name",
-            cli.bridge
-        )));
+        return Err(ConfigError::InvalidValue {
+            flag: "--bridge",
+            value: cli.bridge.clone(),
+            why: "not a link name".into(),
+        }
+        .into());
     }
     let mut networks =
         crate::network::Networks::new(&cli.root, &cli.data_root, &cli.bridge, subnet);
@@ -356,16 +361,16 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             let opts = CreateOpts {
                 attached: !a.detach,
             };
-            match lifecycle::run(&ctx, cfg, opts) {
+            match container::run(&ctx, cfg, opts) {
                 Ok(id) if a.detach => {
                     print(&mut out, &id);
                     Ok(0)
                 }
                 Ok(id) => {
                     drop(out);
-                    let code = lifecycle::attach_wait(&ctx, &id)?;
+                    let code = container::attach_wait(&ctx, &id)?;
                     if auto_remove {
-                        lifecycle::remove(&ctx, &id, true)?;
+                        container::remove(&ctx, &id, true)?;
                     }
                     Ok(code)
                 }
@@ -379,7 +384,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         }
         Command::Create(a) => {
             let cfg = a.raw().into_config(&HostFacts::detect())?;
-            match lifecycle::create(&ctx, cfg, CreateOpts::default()) {
+            match container::create(&ctx, cfg, CreateOpts::default()) {
                 Ok(id) => {
                     print(&mut out, &id);
                     Ok(0)
@@ -393,29 +398,29 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             }
         }
         Command::Start { container } => {
-            lifecycle::start(&ctx, &container)?;
+            container::start(&ctx, &container)?;
             print(&mut out, &container);
             Ok(0)
         }
         Command::Pause { container } => {
-            lifecycle::pause(&ctx, &container)?;
+            container::pause(&ctx, &container)?;
             print(&mut out, &container);
             Ok(0)
         }
         Command::Resume { container } => {
-            lifecycle::resume(&ctx, &container)?;
+            container::resume(&ctx, &container)?;
             print(&mut out, &container);
             Ok(0)
         }
         Command::Kill { signal, container } => {
-            lifecycle::kill(&ctx, &container, &signal)?;
+            container::kill(&ctx, &container, &signal)?;
             print(&mut out, &container);
             Ok(0)
         }
         Command::Rm { force, containers } => {
             let mut first_err = None;
             for c in &containers {
-                match lifecycle::remove(&ctx, c, force) {
+                match container::remove(&ctx, c, force) {
                     Ok(Some(_)) => print(&mut out, c),
                     Ok(None) => {}
                     Err(e) => {
@@ -436,7 +441,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             no_trunc,
             filter,
             format,
-        } => ps(
+        } => output::ps(
             &ctx,
             &mut out,
             all,
@@ -449,7 +454,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             let mut found = Vec::new();
             let mut err = None;
             for c in &containers {
-                match lifecycle::inspect(&ctx, c) {
+                match container::inspect(&ctx, c) {
                     Ok(v) => found.push(v),
                     Err(e) => {
                         err.get_or_insert(e);
@@ -468,13 +473,13 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         }
         Command::Logs { follow, container } => {
             drop(out);
-            lifecycle::logs(&ctx, &container, follow)?;
+            container::logs(&ctx, &container, follow)?;
             Ok(0)
         }
         Command::Update(a) => {
             let raw = a.raw();
             for c in &a.containers {
-                lifecycle::update(&ctx, c, &raw)?;
+                container::update(&ctx, c, &raw)?;
                 print(&mut out, c);
             }
             Ok(0)
@@ -483,11 +488,11 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             no_stream,
             format,
             containers,
-        } => stats(&ctx, &mut out, no_stream, format.as_deref(), &containers),
+        } => output::stats(&ctx, &mut out, no_stream, format.as_deref(), &containers),
         Command::Network(n) => network(&ctx, &mut out, n),
         Command::Spec(a) => {
             let cfg = a.raw().into_config(&HostFacts::detect())?;
-            print(&mut out, &lifecycle::spec_json(&ctx, &cfg)?);
+            print(&mut out, &container::spec_json(&ctx, &cfg)?);
             Ok(0)
         }
         Command::Version => {
@@ -517,249 +522,6 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
-}
-
-fn ps(
-    ctx: &Context,
-    out: &mut std::io::StdoutLock,
-    all: bool,
-    quiet: bool,
-    no_trunc: bool,
-    filters: &[String],
-    format: Option<&str>,
-) -> Result<i32, Error> {
-    let mut name_res = Vec::new();
-    for f in filters {
-        match f.split_once('=') {
-            Some(("name", re)) => name_res.push(
-                regex::Regex::new(re)
-                    .map_err(|e| Error::Invalid(format!("invalid filter {f:?}: {e}")))?,
-            ),
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "invalid filter {f:?}: only name=REGEX is supported"
-                )))
-            }
-        }
-    }
-    if let Some(fmt) = format {
-        if fmt != "json" && fmt != "table" {
-            return Err(Error::Invalid(format!(
-                "invalid format {fmt:?}: json or table"
-            )));
-        }
-    }
-    let now = SystemTime::now();
-    let mut recs: Vec<_> = ctx
-        .store
-        .list()?
-        .into_iter()
-        .map(|r| lifecycle::refresh(ctx, r, false))
-        .filter(|r| all || matches!(r.state.status.as_str(), "running" | "paused"))
-        .filter(|r| name_res.iter().all(|re| re.is_match(r.short_name())))
-        .collect();
-    recs.reverse(); // newest first, as docker
-    let id_of = |id: &str| {
-        if no_trunc {
-            id.to_string()
-        } else {
-            id[..12].to_string()
-        }
-    };
-    if quiet {
-        for r in &recs {
-            let _ = writeln!(out, "{}", id_of(&r.id));
-        }
-        return Ok(0);
-    }
-    let command = |r: &crate::record::Record| {
-        let c = std::iter::once(r.path.as_str())
-            .chain(r.args.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ");
-        if no_trunc {
-            format!("\"{c}\"")
-        } else {
-            format!("\"{}\"", truncate(&c, 20))
-        }
-    };
-    if format == Some("json") {
-        for r in &recs {
-            let created = log_file::parse_time(&r.created)
-                .map(|t| {
-                    format!(
-                        "{} ago",
-                        lifecycle::human_duration(now.duration_since(t).unwrap_or_default())
-                    )
-                })
-                .unwrap_or_default();
-            let v = serde_json::json!({
-                "ID": id_of(&r.id),
-                "Image": r.image,
-                "Command": command(r),
-                "CreatedAt": r.created,
-                "RunningFor": created,
-                "Status": lifecycle::human_status(r, now),
-                "State": r.state.status,
-                "Names": r.short_name(),
-                "Labels": r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                "Networks": r.host_config.network_mode,
-                "Pid": r.state.pid,
-                "ExitCode": r.state.exit_code,
-            });
-            let _ = writeln!(out, "{v}");
-        }
-        return Ok(0);
-    }
-    let _ = writeln!(
-        out,
-        "{:<14}{:<24}{:<24}{:<26}{:<32}NAMES",
-        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
-    );
-    for r in &recs {
-        let created = log_file::parse_time(&r.created)
-            .map(|t| {
-                format!(
-                    "{} ago",
-                    lifecycle::human_duration(now.duration_since(t).unwrap_or_default())
-                )
-            })
-            .unwrap_or_default();
-        let image = if no_trunc {
-            r.image.clone()
-        } else {
-            truncate(&r.image, 22)
-        };
-        let _ = writeln!(
-            out,
-            "{:<14}{:<24}{:<24}{:<26}{:<32}{}",
-            id_of(&r.id),
-            image,
-            command(r),
-            created,
-            lifecycle::human_status(r, now),
-            r.short_name()
-        );
-    }
-    Ok(0)
-}
-
-/// docker's binary size units ("1.5MiB").
-pub fn human_bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n}B")
-    } else {
-        format!("{v:.4}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-            + units[i]
-    }
-}
-
-fn stats(
-    ctx: &Context,
-    out: &mut std::io::StdoutLock,
-    no_stream: bool,
-    format: Option<&str>,
-    containers: &[String],
-) -> Result<i32, Error> {
-    if !matches!(format, None | Some("json") | Some("table")) {
-        return Err(Error::Invalid("invalid format: json or table".into()));
-    }
-    let sample = |c: &String| lifecycle::stats(ctx, c);
-    let mut prev: Vec<(crate::cgroup::Stats, std::time::Instant)> = Vec::new();
-    for c in containers {
-        let (_, s) = sample(c)?;
-        prev.push((s, std::time::Instant::now()));
-    }
-    // A first interval for the CPU percentage.
-    std::thread::sleep(std::time::Duration::from_millis(if no_stream {
-        200
-    } else {
-        1000
-    }));
-    loop {
-        if format != Some("json") {
-            let _ = writeln!(
-                out,
-                "{:<14}{:<22}{:<9}{:<24}{:<9}{:<7}OOM KILLS",
-                "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"
-            );
-        }
-        let mut any_running = false;
-        for (i, c) in containers.iter().enumerate() {
-            let (rec, s) = sample(c)?;
-            any_running |= rec.state.running;
-            let now = std::time::Instant::now();
-            let (p, t) = &prev[i];
-            let wall = now.duration_since(*t).as_nanos().max(1) as f64;
-            let cpu = (s.cpu_usage_ns.saturating_sub(p.cpu_usage_ns)) as f64 / wall * 100.0;
-            let limit = if s.memory_limit >= (i64::MAX as u64) - 4096 {
-                0
-            } else {
-                s.memory_limit
-            };
-            let mem_pct = if limit > 0 {
-                s.memory_usage as f64 / limit as f64 * 100.0
-            } else {
-                0.0
-            };
-            if format == Some("json") {
-                let v = serde_json::json!({
-                    "ID": rec.id,
-                    "Name": rec.short_name(),
-                    "CPUPerc": format!("{cpu:.2}%"),
-                    "MemPerc": format!("{mem_pct:.2}%"),
-                    "MemoryUsage": s.memory_usage,
-                    "MemoryLimit": s.memory_limit,
-                    "MemoryMaxUsage": s.memory_max_usage,
-                    "CpuUsageNs": s.cpu_usage_ns,
-                    "PidsCurrent": s.pids_current,
-                    "OomKills": s.oom_kills,
-                });
-                let _ = writeln!(out, "{v}");
-            } else {
-                let lim = if limit > 0 {
-                    human_bytes(limit)
-                } else {
-                    "unlimited".into()
-                };
-                let _ = writeln!(
-                    out,
-                    "{:<14}{:<22}{:<9}{:<24}{:<9}{:<7}{}",
-                    &rec.id[..12],
-                    rec.short_name(),
-                    format!("{cpu:.2}%"),
-                    format!("{} / {lim}", human_bytes(s.memory_usage)),
-                    format!("{mem_pct:.2}%"),
-                    s.pids_current,
-                    s.oom_kills
-                );
-            }
-            prev[i] = (s, now);
-        }
-        let _ = out.flush();
-        if no_stream || !any_running {
-            return Ok(0);
-        }
-        std::thread::sleep(std::time::Duration::from_secs(1));
-    }
-}
-
 fn network(ctx: &Context, out: &mut std::io::StdoutLock, cmd: NetworkCmd) -> Result<i32, Error> {
     let nets = &ctx.networks;
     match cmd {
@@ -770,16 +532,22 @@ fn network(ctx: &Context, out: &mut std::io::StdoutLock, cmd: NetworkCmd) -> Res
         } => {
             let subnet = subnet
                 .map(|s| {
-                    s.parse::<ipnetwork::Ipv4Network>().map_err(|e| {
-                        Error::Invalid(format!("invalid value {s:?} for --subnet: {e}"))
-                    })
+                    s.parse::<ipnetwork::Ipv4Network>()
+                        .map_err(|e| ConfigError::InvalidValue {
+                            flag: "--subnet",
+                            value: s.clone(),
+                            why: e.to_string(),
+                        })
                 })
                 .transpose()?;
             let gateway = gateway
                 .map(|g| {
-                    g.parse::<std::net::Ipv4Addr>().map_err(|e| {
-                        Error::Invalid(format!("invalid value {g:?} for --gateway: {e}"))
-                    })
+                    g.parse::<std::net::Ipv4Addr>()
+                        .map_err(|e| ConfigError::InvalidValue {
+                            flag: "--gateway",
+                            value: g.clone(),
+                            why: e.to_string(),
+                        })
                 })
                 .transpose()?;
             let def = nets.create(&name, subnet, gateway, nets.default_nat)?;

@@ -1,31 +1,20 @@
-//! The per-container monitor (the conmon model). Its first half is a fork of the CLI
-//! (fork, `setsid`, fork; see [`launch`]) that becomes a child subreaper, runs the
-//! runtime's `create` with the container's stdout/stderr pipes and reports the result over
-//! the sync pipe; then it execs `ocishim __monitor`, which relays the output into the
-//! json-file log, reaps the container and records how it ended. One thread, one small
-//! buffer.
+//! The monitor's first half: a fork of the CLI (a vfork-like clone, `setsid`, a fork)
+//! that becomes a child subreaper, runs the runtime's `create` with the container's
+//! stdout/stderr pipes, reports the result on the sync pipe (see [`super::protocol`]) and
+//! then execs `ocishim __monitor`. Everything between the fork and the exec is
+//! async-signal-safe and allocation-free: the only module besides `sys` where `unsafe`
+//! is allowed.
+#![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString, OsStr};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::exit_code;
-use crate::lifecycle::{now, Context};
-use crate::log_file::{LogWriter, Stream};
-use crate::runtime::Runtime;
+use super::protocol::{self, CREATE_FAILED, FAILED, MONITOR, STARTED};
 use crate::sys;
-
-/// Read buffer for the container's pipes.
-const BUF: usize = 16 * 1024;
-
-/// argv[1] of a monitor process: `ocishim __monitor --root R --data-root D
-/// [--log-level L] [--attached] [--log-fds OUT,ERR] ID`.
-pub const ARGV_TAG: &str = "__monitor";
 
 /// The most of the runtime's stderr a failed create passes on to the CLI.
 const CREATE_STDERR_MAX: usize = 64 * 1024;
@@ -268,6 +257,15 @@ impl Affinity {
     }
 }
 
+/// The log pipes' read ends that the first half passed to the exec'd monitor by number
+/// (`--log-fds OUT,ERR`).
+pub fn adopt_fds(out: i32, err: i32) -> (OwnedFd, OwnedFd) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the monitor's first half left these fds open across the exec for this
+    // process alone (see Child::monitor); nothing else in it owns them.
+    unsafe { (OwnedFd::from_raw_fd(out), OwnedFd::from_raw_fd(err)) }
+}
+
 /// Stack size of each vfork-like child: it calls a few libc wrappers, nothing deep.
 const CHILD_STACK: usize = 64 * 1024;
 
@@ -354,8 +352,8 @@ impl Child<'_> {
         if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 {
             self.fail(b"becoming a subreaper");
         }
-        let mut num = [0u8; 20];
-        self.send(&[b"M", itoa(libc::getpid() as i64, &mut num), b"\n"]);
+        let mut line = [0u8; 24];
+        self.send(&[protocol::encode(MONITOR, libc::getpid() as i64, &mut line)]);
         libc::unlink(self.pid_file.as_ptr());
 
         // Signals stay blocked in the monitor until the create is over.
@@ -383,17 +381,17 @@ impl Child<'_> {
             }
         }
         if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-            self.send(&[b"F", itoa(status as i64, &mut num), b"\n"]);
+            self.send(&[protocol::encode(CREATE_FAILED, status as i64, &mut line)]);
             if self.err.0 >= 0 {
                 self.forward_nonblocking(self.err.0);
             }
             libc::_exit(1);
         }
         let Some(cpid) = self.read_pid_file() else {
-            self.send(&[b"Ethe runtime wrote no pid file"]);
+            self.send(&[b"\n", &[FAILED], b"the runtime wrote no pid file"]);
             libc::_exit(1);
         };
-        self.send(&[b"K", itoa(cpid as i64, &mut num), b"\n"]);
+        self.send(&[protocol::encode(STARTED, cpid as i64, &mut line)]);
         for fd in [self.out.0, self.err.0] {
             if fd >= 0 {
                 let _ = sys::clear_cloexec(fd);
@@ -424,7 +422,14 @@ impl Child<'_> {
     unsafe fn fail(&self, what: &[u8]) -> ! {
         let e = *libc::__errno_location();
         let mut num = [0u8; 20];
-        self.send(&[b"\nEmonitor: ", what, b": errno ", itoa(e as i64, &mut num)]);
+        self.send(&[
+            b"\n",
+            &[FAILED],
+            b"monitor: ",
+            what,
+            b": errno ",
+            protocol::itoa(e as i64, &mut num),
+        ]);
         libc::_exit(1);
     }
 
@@ -439,7 +444,7 @@ impl Child<'_> {
         if n <= 0 {
             return None;
         }
-        parse_pid(&buf[..n as usize])
+        protocol::parse_pid(&buf[..n as usize])
     }
 
     /// Pass on what the runtime wrote to its stderr pipe (at most CREATE_STDERR_MAX).
@@ -484,269 +489,5 @@ unsafe fn write_all(fd: i32, mut b: &[u8]) {
             return;
         }
         b = &b[n as usize..];
-    }
-}
-
-/// The decimal digits of `v` in `buf`, without allocating.
-fn itoa(v: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let neg = v < 0;
-    let mut u = v.unsigned_abs();
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
-    if neg {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
-}
-
-/// A PID file's content: decimal digits, maybe surrounded by whitespace.
-fn parse_pid(b: &[u8]) -> Option<i32> {
-    let s = std::str::from_utf8(b).ok()?.trim();
-    s.parse().ok().filter(|p: &i32| *p > 0)
-}
-
-/// Parse the exec'd monitor's own arguments (no clap: the monitor touches as little as it
-/// can).
-pub fn main_from_args(args: &[std::ffi::OsString]) -> i32 {
-    let mut root = None;
-    let mut data_root = None;
-    let mut log_level = None;
-    let mut attached = false;
-    let mut log_fds = None;
-    let mut id = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.to_str() {
-            Some("--root") => root = it.next().map(PathBuf::from),
-            Some("--data-root") => data_root = it.next().map(PathBuf::from),
-            Some("--log-level") => log_level = it.next().and_then(|s| s.to_str()).map(String::from),
-            Some("--attached") => attached = true,
-            Some("--log-fds") => {
-                log_fds = it.next().and_then(|s| s.to_str()).and_then(parse_fd_pair)
-            }
-            Some(other) => id = Some(other.to_string()),
-            None => return 2,
-        }
-    }
-    let (Some(root), Some(data_root), Some(id)) = (root, data_root, id) else {
-        return 2;
-    };
-    let networks = crate::network::Networks::new(
-        &root,
-        &data_root,
-        crate::network::DEFAULT_BRIDGE,
-        crate::network::DEFAULT_SUBNET
-            .parse()
-            .expect("valid default subnet"),
-    );
-    let ctx = Context {
-        networks,
-        store: crate::store::Store::new(root, data_root),
-        runtime: String::new(),
-        runtime_root: None,
-        log_level,
-    };
-    // SAFETY: the first half passed us these fds, open and ours alone.
-    let pipes = log_fds.map(|(o, e)| unsafe { (OwnedFd::from_raw_fd(o), OwnedFd::from_raw_fd(e)) });
-    match monitor(&ctx, &id, attached, pipes) {
-        Ok(()) => 0,
-        Err(e) => {
-            tracing::warn!(%id, "monitor: {e}");
-            1
-        }
-    }
-}
-
-fn parse_fd_pair(s: &str) -> Option<(i32, i32)> {
-    let (a, b) = s.split_once(',')?;
-    let (a, b) = (a.parse().ok()?, b.parse().ok()?);
-    (a > 2 && b > 2 && a != b).then_some((a, b))
-}
-
-/// The monitor's second half, exec'd once the runtime's create succeeded: relay the
-/// output, reap the container, record how it ended.
-fn monitor(
-    ctx: &Context,
-    id: &str,
-    attached: bool,
-    pipes: Option<(OwnedFd, OwnedFd)>,
-) -> Result<(), String> {
-    if let Some((o, e)) = &pipes {
-        for fd in [o.as_raw_fd(), e.as_raw_fd()] {
-            // SAFETY: fcntl on our own fd: the runtimes we start must not inherit it.
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-        }
-    }
-    let store = &ctx.store;
-    let pid = fs::read(store.pid_file(id))
-        .ok()
-        .and_then(|b| parse_pid(&b))
-        .ok_or_else(|| "the runtime wrote no pid file".to_string())?;
-    let rec = store.read(id).map_err(|e| e.to_string())?;
-    let rt = Runtime::new(
-        &rec.ocishim.runtime,
-        rec.ocishim.runtime_root.as_ref().map(PathBuf::from),
-    )
-    .map_err(|e| e.to_string())?;
-    sys::release_clean_exe_pages();
-
-    if let Some((or, er)) = pipes {
-        if let Err(e) = relay(&PathBuf::from(&rec.log_path), or, er) {
-            tracing::warn!(%id, "log relay: {e}");
-        }
-    }
-
-    // Reap the container (our child since the runtime's create exited).
-    let mut wstatus = 0;
-    let code = loop {
-        // SAFETY: waitpid on our own child.
-        let r = unsafe { libc::waitpid(pid, &mut wstatus, 0) };
-        if r == pid {
-            break exit_code::from_wait_status(wstatus);
-        }
-        if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            // Not our child (should not happen): fall back to waiting on a pidfd.
-            if let Ok(Some(fd)) = sys::pidfd_open(pid) {
-                sys::pidfd_wait(&fd, std::time::Duration::from_secs(u32::MAX as u64));
-            }
-            break 255;
-        }
-    };
-    // Reap anything else that was reparented to us.
-    // SAFETY: non-blocking waitpid on any child.
-    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
-
-    // An OOM kill: the init died of SIGKILL and the kernel counted an OOM kill in the
-    // container's cgroup (read before anything removes it).
-    let oom = code == 128 + libc::SIGKILL
-        && crate::cgroup::ContainerCgroup::at(&rec.ocishim.cgroups_path).oom_kills() > 0;
-    let finished = now();
-    // Under the container's lock (a `start` in flight holds it until the runtime's start
-    // has returned: deleting the state under it would fail that start), delete the
-    // runtime's state, then record the exit, so that whoever sees "exited" (start, rm)
-    // never meets a stale runtime container.
-    let lock = store.lock(id).map_err(|e| e.to_string())?;
-    let deleted = rt
-        .delete_if_exists(id, false)
-        .or_else(|_| rt.delete_if_exists(id, true))
-        .is_ok();
-    let rec = store
-        .modify_locked(id, |r| {
-            r.state.set_exited(code, finished.clone());
-            r.state.oom_killed = oom;
-            r.ocishim.runtime_deleted = deleted;
-        })
-        .map_err(|e| e.to_string())?;
-    drop(lock);
-    tracing::debug!(%id, code, oom, "container exited");
-    if rec.host_config.auto_remove && !attached {
-        let _ = crate::lifecycle::purge(ctx, &rec);
-    }
-    Ok(())
-}
-
-/// Copy both pipes into the json-file log until both reach EOF.
-fn relay(log_path: &std::path::Path, out: OwnedFd, err: OwnedFd) -> io::Result<()> {
-    // Without a log file the pipes are still drained (into /dev/null), or the container
-    // would block once a pipe is full.
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(log_path)
-        .or_else(|e| {
-            tracing::warn!("opening {}: {e}", log_path.display());
-            OpenOptions::new().write(true).open("/dev/null")
-        })?;
-    let mut w = LogWriter::new(file);
-    let mut fds = [
-        (Some(File::from(out)), Stream::Stdout),
-        (Some(File::from(err)), Stream::Stderr),
-    ];
-    let mut buf = vec![0u8; BUF];
-    loop {
-        let mut pfds: Vec<libc::pollfd> = Vec::with_capacity(2);
-        let mut which = Vec::with_capacity(2);
-        for (i, (f, _)) in fds.iter().enumerate() {
-            if let Some(f) = f {
-                pfds.push(libc::pollfd {
-                    fd: f.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
-                which.push(i);
-            }
-        }
-        if pfds.is_empty() {
-            return Ok(());
-        }
-        // SAFETY: valid pollfd array.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        for (p, &i) in pfds.iter().zip(&which) {
-            if p.revents == 0 {
-                continue;
-            }
-            let (slot, stream) = &mut fds[i];
-            let Some(f) = slot.as_mut() else { continue };
-            // A log write that fails (disk full) must not stop the draining: a container
-            // whose pipe fills would block. Output is dropped until writes work again.
-            let keep = |r: io::Result<()>| {
-                if let Err(e) = r {
-                    tracing::warn!("writing the log: {e}");
-                }
-            };
-            match f.read(&mut buf) {
-                Ok(0) => {
-                    keep(w.finish(*stream));
-                    *slot = None;
-                }
-                Ok(n) => keep(w.write(*stream, &buf[..n])),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    keep(w.finish(*stream));
-                    *slot = None;
-                    tracing::warn!("reading container output: {e}");
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_without_allocation() {
-        let mut b = [0u8; 20];
-        assert_eq!(itoa(0, &mut b), b"0");
-        assert_eq!(itoa(4194304, &mut b), b"4194304");
-        assert_eq!(itoa(-11, &mut b), b"-11");
-        assert_eq!(itoa(i64::MIN, &mut b), b"-9223372036854775808");
-        assert_eq!(parse_pid(b"1234"), Some(1234));
-        assert_eq!(parse_pid(b" 1234\n"), Some(1234));
-        assert_eq!(parse_pid(b""), None);
-        assert_eq!(parse_pid(b"0"), None);
-        assert_eq!(parse_pid(b"12a"), None);
-        assert_eq!(parse_fd_pair("5,7"), Some((5, 7)));
-        assert_eq!(parse_fd_pair("2,7"), None);
-        assert_eq!(parse_fd_pair("5,5"), None);
-        assert_eq!(parse_fd_pair("5"), None);
     }
 }

@@ -1,0 +1,143 @@
+//! The bundle: the spec built from the config and the record (its /etc files, its
+//! network namespace), and the files create writes into the container's directory
+//! (hostname, hosts, resolv.conf, bundle/config.json).
+
+use std::fs;
+use std::path::PathBuf;
+
+use super::prepare::{cgroups_path, hostname_for, prepare, Prepared};
+use super::{now, Context};
+use crate::config::{ContainerConfig, NetworkMode};
+use crate::error::{io_err, Error};
+use crate::network::dns;
+use crate::record::Record;
+use crate::spec::{self, EtcFiles, SpecInput};
+use crate::store;
+use crate::sys;
+
+/// Build the spec from the config and what the record says about the container (its
+/// /etc files, its network namespace).
+pub fn build_spec(
+    cfg: &ContainerConfig,
+    rec: &Record,
+    prep: &Prepared,
+) -> Result<oci_spec::runtime::Spec, Error> {
+    let etc = EtcFiles {
+        hostname: PathBuf::from(&rec.hostname_path),
+        hosts: PathBuf::from(&rec.hosts_path),
+        resolv_conf: PathBuf::from(&rec.resolv_conf_path),
+    };
+    let sandbox = &rec.network_settings.sandbox_key;
+    Ok(spec::generate(&SpecInput {
+        cfg,
+        hostname: hostname_for(cfg, &rec.id),
+        user: prep.user.clone(),
+        devices: prep.devices.clone(),
+        etc: Some(etc),
+        cgroups_path: cgroups_path(cfg, &rec.id),
+        cgroup_ns: sys::has_cgroup_ns(),
+        netns: (!sandbox.is_empty() && cfg.network != NetworkMode::None)
+            .then(|| PathBuf::from(sandbox)),
+    })?)
+}
+
+/// `spec`: the config.json `run` would use, creating nothing.
+pub fn spec_json(ctx: &Context, cfg: &ContainerConfig) -> Result<String, Error> {
+    let prep = prepare(cfg)?;
+    let id = store::new_id();
+    let mut rec = Record::new(&id, "spec", cfg, now());
+    set_paths(ctx, &mut rec);
+    if let NetworkMode::Bridge(_) = cfg.network {
+        rec.network_settings.sandbox_key = ctx.networks.netns_dir().join(&id).display().to_string();
+    }
+    let spec = build_spec(cfg, &rec, &prep)?;
+    Ok(serde_json::to_string_pretty(&spec).expect("spec serializes"))
+}
+
+/// Write hostname, hosts, resolv.conf and bundle/config.json into the container dir.
+pub fn write_files(
+    ctx: &Context,
+    rec: &Record,
+    cfg: &ContainerConfig,
+    prep: &Prepared,
+) -> Result<(), Error> {
+    let id = &rec.id;
+    let dir = ctx.store.container_dir(id);
+    let spec = build_spec(cfg, rec, prep)?;
+    let hostname = spec.hostname().clone().unwrap_or_default();
+    let ip = rec
+        .network_settings
+        .networks
+        .values()
+        .map(|e| e.ip_address.clone())
+        .find(|ip| !ip.is_empty());
+    let (hosts, resolv) = match &cfg.network {
+        NetworkMode::Host => (
+            fs::read_to_string("/etc/hosts")
+                .unwrap_or_else(|_| dns::container_hosts(&hostname, None, &[])),
+            dns::container_resolv_conf(
+                &dns::read_host_resolv_conf(),
+                true,
+                &cfg.dns,
+                &cfg.dns_search,
+                &cfg.dns_options,
+            ),
+        ),
+        // container:ID shares the other container's files (set as the record's paths).
+        NetworkMode::Container(_) => (String::new(), String::new()),
+        _ => (
+            dns::container_hosts(&hostname, ip.as_deref(), &cfg.extra_hosts),
+            dns::container_resolv_conf(
+                &dns::read_host_resolv_conf(),
+                false,
+                &cfg.dns,
+                &cfg.dns_search,
+                &cfg.dns_options,
+            ),
+        ),
+    };
+    if let NetworkMode::Container(_) = cfg.network {
+        let p = dir.join("hostname");
+        fs::write(&p, format!("{hostname}\n"))
+            .map_err(io_err(format!("writing {}", p.display())))?;
+    } else {
+        for (name, text) in [
+            ("hostname", format!("{hostname}\n")),
+            ("hosts", hosts),
+            ("resolv.conf", resolv),
+        ] {
+            let p = dir.join(name);
+            fs::write(&p, text).map_err(io_err(format!("writing {}", p.display())))?;
+        }
+    }
+    let bundle = ctx.store.bundle_dir(id);
+    fs::create_dir_all(&bundle).map_err(io_err(format!("creating {}", bundle.display())))?;
+    let data = serde_json::to_vec_pretty(&spec).expect("spec serializes");
+    let p = bundle.join("config.json");
+    fs::write(&p, data).map_err(io_err(format!("writing {}", p.display())))?;
+    Ok(())
+}
+
+/// The record's file paths in the container directory.
+pub fn set_paths(ctx: &Context, rec: &mut Record) {
+    let id = rec.id.clone();
+    let dir = ctx.store.container_dir(&id);
+    rec.log_path = match rec.host_config.log_config.typ.as_str() {
+        "none" => String::new(),
+        _ => ctx.store.log_path(&id).display().to_string(),
+    };
+    rec.resolv_conf_path = dir.join("resolv.conf").display().to_string();
+    rec.hostname_path = dir.join("hostname").display().to_string();
+    rec.hosts_path = dir.join("hosts").display().to_string();
+    rec.ocishim.bundle = ctx.store.bundle_dir(&id).display().to_string();
+    rec.ocishim.cgroups_path = rec
+        .ocishim
+        .config
+        .as_ref()
+        .map(|c| cgroups_path(c, &id))
+        .unwrap_or_default();
+    if let Some(c) = &rec.ocishim.config {
+        rec.ocishim.rootfs = c.rootfs.display().to_string();
+    }
+}
+

@@ -1,0 +1,519 @@
+//! `create`: a sequence of named steps; each step that makes something registers its undo
+//! on the [`Rollback`] guard before the next step runs. On any error the guard undoes in
+//! reverse order; a failed create keeps its record (docker's "created" with `Error` and
+//! `ExitCode`) unless `--rm`, and an undo that fails is kept in that `Error` too.
+//!
+//! | step      | makes                                                  | undo                                        |
+//! |-----------|--------------------------------------------------------|---------------------------------------------|
+//! | `name`    | the name reservation                                   | release it (unless a kept record owns it)   |
+//! | `cgroup`  | the cgroup in every hierarchy, limits written, read back | remove it (and a parent ocishim made)     |
+//! | `network` | address, netns, veth (bridge networks)                 | detach: veth, netns, address                |
+//! | `record`  | the container directory and `config.v2.json`           | kept with the error; removed with `--rm`    |
+//! | `bundle`  | hostname, hosts, resolv.conf, bundle/config.json       | remove them                                 |
+//! | `monitor` | the monitor and the runtime's create                   | kill, runtime delete, wait for the monitor  |
+//!
+//! `run` goes on with the runtime's start on the same guard (see `start.rs`).
+
+use std::cell::Cell;
+use std::fs;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::bundle::{self, set_paths};
+use super::prepare::{cgroups_path, prepare, Prepared};
+use super::rollback::Rollback;
+use super::{now, refresh, Context};
+use crate::cgroup::{self, ContainerCgroup};
+use crate::config::{ContainerConfig, LogDriver, NetworkMode};
+use crate::error::{io_err, Error};
+use crate::exit_code;
+use crate::monitor::{self, protocol};
+use crate::network::NetworkDef;
+use crate::record::{EndpointSettings, Record};
+use crate::runtime::{last_error, Runtime};
+use crate::store;
+use crate::teardown;
+
+/// How long a CLI waits for a monitor to report the runtime's create.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The steps' names, as the guard and the logs know them.
+pub mod step {
+    pub const NAME: &str = "name";
+    pub const CGROUP: &str = "cgroup";
+    pub const NETWORK: &str = "network";
+    pub const RECORD: &str = "record";
+    pub const BUNDLE: &str = "bundle";
+    pub const MONITOR: &str = "monitor";
+}
+
+/// Options of create/run that are not part of the container's config.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreateOpts {
+    /// The CLI stays attached (run without -d): the monitor does not auto-remove.
+    pub attached: bool,
+}
+
+/// What the monitor reported about the runtime's create.
+#[derive(Debug, Clone, Copy)]
+pub struct MonitorStarted {
+    pub monitor_pid: i32,
+    pub monitor_start_time: u64,
+    pub pid: i32,
+}
+
+/// What create does about the network, decided before anything is made.
+pub enum NetPlan {
+    /// none (the runtime makes a namespace with lo) or host.
+    Nothing,
+    Bridge(NetworkDef),
+    Join(JoinTarget),
+}
+
+pub struct JoinTarget {
+    sandbox: String,
+    hosts: String,
+    resolv: String,
+}
+
+fn plan_network(ctx: &Context, cfg: &ContainerConfig) -> Result<NetPlan, Error> {
+    Ok(match &cfg.network {
+        NetworkMode::None | NetworkMode::Host => NetPlan::Nothing,
+        NetworkMode::Bridge(name) => NetPlan::Bridge(ctx.networks.get(name)?),
+        NetworkMode::Container(target) => {
+            let tid = ctx.store.resolve(target)?;
+            let t = refresh(ctx, ctx.store.read(&tid)?, false);
+            if !t.state.running {
+                return Err(Error::JoinNotRunning(tid));
+            }
+            let sandbox = if t.network_settings.sandbox_key.is_empty() {
+                format!("/proc/{}/ns/net", t.state.pid)
+            } else {
+                t.network_settings.sandbox_key.clone()
+            };
+            NetPlan::Join(JoinTarget {
+                sandbox,
+                hosts: t.hosts_path.clone(),
+                resolv: t.resolv_conf_path.clone(),
+            })
+        }
+    })
+}
+
+/// `create`: the steps, then the record says `created`. Returns the ID.
+pub fn create(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<String, Error> {
+    let (rec, m, rb) = create_monitored(ctx, cfg, opts)?;
+    let recorded = ctx.store.update(&rec.id, |r| set_created(r, &m));
+    if let Err(e) = recorded {
+        return Err(fail(ctx, &rec, rb, e.into()));
+    }
+    rb.commit();
+    Ok(rec.id)
+}
+
+/// Everything of create but recording the monitor (run records it with the start). The
+/// guard comes back uncommitted: the caller commits it once its own part succeeded.
+pub(super) fn create_monitored(
+    ctx: &Context,
+    cfg: ContainerConfig,
+    opts: CreateOpts,
+) -> Result<(Record, MonitorStarted, Rollback<'_>), Error> {
+    // Checks before anything exists: bad input leaves nothing behind.
+    let runtime = Runtime::new(&ctx.runtime, ctx.runtime_root.clone())?;
+    let prep = prepare(&cfg)?;
+    let net = plan_network(ctx, &cfg)?;
+    let id = store::new_id();
+    ctx.store.init()?;
+    let mut rb = Rollback::new();
+    let mut rec = None;
+    match steps(ctx, &cfg, &prep, net, &runtime, &id, opts, &mut rb, &mut rec) {
+        Ok(m) => Ok((rec.expect("the record step ran"), m, rb)),
+        Err(e) => match rec {
+            Some(rec) => Err(fail(ctx, &rec, rb, e)),
+            None => {
+                // Before the record: nothing to keep; undo failures are logged.
+                rb.undo();
+                Err(e)
+            }
+        },
+    }
+}
+
+/// The steps of create, in order (the README's data flow names the same).
+#[allow(clippy::too_many_arguments)]
+fn steps<'a>(
+    ctx: &'a Context,
+    cfg: &ContainerConfig,
+    prep: &Prepared,
+    net: NetPlan,
+    runtime: &Runtime,
+    id: &str,
+    opts: CreateOpts,
+    rb: &mut Rollback<'a>,
+    out: &mut Option<Record>,
+) -> Result<MonitorStarted, Error> {
+    let name = reserve_name(ctx, cfg, id, rb)?;
+    make_cgroup(ctx, cfg, id, rb)?;
+    let mut rec = new_record(ctx, id, &name, cfg, runtime);
+    attach_network(ctx, net, &mut rec, rb)?;
+    write_record(ctx, &rec, rb)?;
+    let rec = out.insert(rec);
+    write_bundle(ctx, rec, cfg, prep, rb)?;
+    start_monitor(ctx, rec, cfg, opts, rb)
+}
+
+/// Step `name`: reserve the name (or a generated one) for the ID.
+fn reserve_name<'a>(
+    ctx: &'a Context,
+    cfg: &ContainerConfig,
+    id: &str,
+    rb: &mut Rollback<'a>,
+) -> Result<String, Error> {
+    let name = ctx.store.reserve_name_for(cfg.name.as_deref(), id)?;
+    tracing::debug!(%id, "name reserved");
+    let (n, id) = (name.clone(), id.to_string());
+    rb.push(step::NAME, move || {
+        // Once a record exists the name is its own: removing the record frees it.
+        if !ctx.store.record_path(&id).exists() {
+            ctx.store.release_name(&n, &id);
+        }
+        Ok::<_, Error>(())
+    });
+    Ok(name)
+}
+
+/// Step `cgroup`: the container's cgroup with its limits (read back from the kernel).
+pub(super) fn make_cgroup<'a>(
+    ctx: &'a Context,
+    cfg: &ContainerConfig,
+    id: &str,
+    rb: &mut Rollback<'a>,
+) -> Result<(), Error> {
+    let path = cgroups_path(cfg, id);
+    let undo_path = path.clone();
+    // Registered first: a creation that fails half-way may leave some hierarchies made.
+    rb.push(step::CGROUP, move || teardown::cgroup(&ctx.store, &undo_path));
+    let cg = ContainerCgroup::at(&path);
+    let marker = teardown::parent_marker(&ctx.store, &path);
+    if runtime_makes_cgroup(cfg, &cg, marker.as_ref().map(|m| m.path.as_path())) {
+        tracing::debug!(%id, "no limits under a standing parent: the runtime makes the cgroup");
+        return Ok(());
+    }
+    {
+        let _lock = match &marker {
+            Some(m) => Some(ctx.store.lock(&m.key)?),
+            None => None,
+        };
+        // ocishim made the parent only if no hierarchy had it before.
+        let parent = cg.path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+        let parent_existed = cgroup::all_mounts().iter().any(|m| m.join(parent).exists());
+        cg.create()?;
+        if let (false, Some(m)) = (parent_existed, &marker) {
+            let made = m.path.parent().map_or(Ok(()), fs::create_dir_all);
+            made.and_then(|_| fs::write(&m.path, ""))
+                .map_err(io_err(format!("writing {}", m.path.display())))?;
+        }
+    }
+    let writes = cgroup::plan(&cfg.resources, cg.version, cg.swap_accounting())?;
+    cg.apply(&writes)?;
+    Ok(())
+}
+
+/// Whether the container's cgroup can be left to the runtime, which makes it from the
+/// spec's cgroupsPath (and removes it at delete) as it would anyway: there are no limits
+/// to write, and the parent stands in every hierarchy without ocishim's marker, so no
+/// removal of an emptied parent that ocishim made can race with the runtime's mkdir.
+fn runtime_makes_cgroup(
+    cfg: &ContainerConfig,
+    cg: &ContainerCgroup,
+    marker: Option<&std::path::Path>,
+) -> bool {
+    let (Some(marker), Some((parent, _))) = (marker, cg.path.rsplit_once('/')) else {
+        return false;
+    };
+    let mounts = cgroup::all_mounts();
+    cfg.resources == crate::config::Resources::default()
+        && !marker.exists()
+        && !mounts.is_empty()
+        && mounts.iter().all(|m| m.join(parent).is_dir())
+}
+
+/// The record of a new container (not written yet).
+fn new_record(
+    ctx: &Context,
+    id: &str,
+    name: &str,
+    cfg: &ContainerConfig,
+    runtime: &Runtime,
+) -> Record {
+    let mut rec = Record::new(id, name, cfg, now());
+    set_paths(ctx, &mut rec);
+    rec.host_config.runtime = runtime.name().to_string();
+    rec.ocishim.runtime = runtime.path().display().to_string();
+    rec.ocishim.runtime_root = runtime.root().map(|p| p.display().to_string());
+    rec
+}
+
+/// Step `network`: an address, a namespace and a veth on a bridge network; the other
+/// container's namespace and files for container:ID; nothing for none and host.
+fn attach_network<'a>(
+    ctx: &'a Context,
+    net: NetPlan,
+    rec: &mut Record,
+    rb: &mut Rollback<'a>,
+) -> Result<(), Error> {
+    match net {
+        NetPlan::Join(target) => {
+            rec.network_settings.sandbox_key = target.sandbox;
+            rec.hosts_path = target.hosts;
+            rec.resolv_conf_path = target.resolv;
+        }
+        NetPlan::Bridge(def) => {
+            let a = ctx.networks.attach(&def, &rec.id)?;
+            rec.network_settings.sandbox_key = a.netns.display().to_string();
+            rec.network_settings.networks.insert(
+                a.network.clone(),
+                EndpointSettings {
+                    ip_address: a.ip.to_string(),
+                    ip_prefix_len: a.prefix,
+                    gateway: a.gateway.to_string(),
+                    mac_address: a.mac.clone(),
+                },
+            );
+            tracing::debug!(id = %rec.id, ip = %a.ip, "network attached");
+            let attached = rec.clone();
+            rb.push(step::NETWORK, move || {
+                teardown::network(&ctx.networks, &attached)
+            });
+        }
+        NetPlan::Nothing => {}
+    }
+    Ok(())
+}
+
+/// Step `record`: the container's directory and its record.
+fn write_record<'a>(ctx: &'a Context, rec: &Record, rb: &mut Rollback<'a>) -> Result<(), Error> {
+    let dir = ctx.store.container_dir(&rec.id);
+    let written = fs::create_dir_all(&dir)
+        .map_err(io_err(format!("creating {}", dir.display())))
+        .and_then(|_| ctx.store.write(rec).map_err(Error::from));
+    if let Err(e) = written {
+        // This step's own partial work: the directory.
+        if let Err(u) = fs::remove_dir_all(&dir) {
+            tracing::warn!(id = %rec.id, "removing {}: {u}", dir.display());
+        }
+        return Err(e);
+    }
+    tracing::debug!(id = %rec.id, name = %rec.name, "record written");
+    let written = rec.clone();
+    rb.push(step::RECORD, move || teardown::record(&ctx.store, &written));
+    Ok(())
+}
+
+/// Step `bundle`: /etc files and bundle/config.json.
+pub(super) fn write_bundle<'a>(
+    ctx: &'a Context,
+    rec: &Record,
+    cfg: &ContainerConfig,
+    prep: &Prepared,
+    rb: &mut Rollback<'a>,
+) -> Result<(), Error> {
+    let id = rec.id.clone();
+    rb.push(step::BUNDLE, move || teardown::bundle(&ctx.store, &id));
+    bundle::write_files(ctx, rec, cfg, prep)?;
+    tracing::debug!(id = %rec.id, "bundle written");
+    Ok(())
+}
+
+/// Step `monitor`: the container's monitor, which runs the runtime's create. Its undo is
+/// registered first: a create that fails half-way may leave runtime state.
+pub(super) fn start_monitor<'a>(
+    ctx: &'a Context,
+    rec: &Record,
+    cfg: &ContainerConfig,
+    opts: CreateOpts,
+    rb: &mut Rollback<'a>,
+) -> Result<MonitorStarted, Error> {
+    let rt = ctx.runtime_for(rec)?;
+    let started = Rc::new(Cell::new(None::<MonitorStarted>));
+    let (id, seen, undo_rt) = (rec.id.clone(), started.clone(), rt.clone());
+    rb.push(step::MONITOR, move || {
+        teardown::runtime_state(&undo_rt, &id)?;
+        match seen.get() {
+            Some(m) => teardown::monitor(m.monitor_pid, m.monitor_start_time),
+            None => Ok(()),
+        }
+    });
+    match launch_monitor(ctx, rec, &rt, output(cfg, opts), opts.attached)? {
+        Ok(m) => {
+            tracing::debug!(id = %rec.id, pid = m.pid, monitor = m.monitor_pid, "created");
+            started.set(Some(m));
+            Ok(m)
+        }
+        Err(message) => Err(Error::StartFailed {
+            id: Some(rec.id.clone()),
+            message,
+            cli_status: 125,
+        }),
+    }
+}
+
+/// The undos of a container that exists already (its record, network, cgroup, and the
+/// runtime's container with its monitor when `with_monitor`), for a failed `start`.
+pub(super) fn existing<'a>(ctx: &'a Context, rec: &Record, with_monitor: bool) -> Rollback<'a> {
+    let mut rb = Rollback::new();
+    if teardown::has_own_network(rec) {
+        let r = rec.clone();
+        rb.push(step::NETWORK, move || teardown::network(&ctx.networks, &r));
+    }
+    let path = rec.ocishim.cgroups_path.clone();
+    rb.push(step::CGROUP, move || teardown::cgroup(&ctx.store, &path));
+    let r = rec.clone();
+    rb.push(step::RECORD, move || teardown::record(&ctx.store, &r));
+    if with_monitor {
+        let id = rec.id.clone();
+        rb.push(step::BUNDLE, move || teardown::bundle(&ctx.store, &id));
+        let (r, rt) = (rec.clone(), ctx.runtime_for(rec));
+        rb.push(step::MONITOR, move || {
+            teardown::runtime_state(&rt?, &r.id)?;
+            teardown::monitor(r.ocishim.monitor_pid, r.ocishim.monitor_start_time)
+                .map_err(Error::from)
+        });
+    }
+    rb
+}
+
+/// Undo a failed create/start with its guard: the record is kept with the error and
+/// docker's exit code (or removed with --rm), with any undo that failed. Returns the
+/// error to report.
+pub(super) fn fail(ctx: &Context, rec: &Record, mut rb: Rollback, err: Error) -> Error {
+    let raw = match &err {
+        Error::StartFailed { message, .. } => message.clone(),
+        Error::Runtime(e) => e.message(),
+        other => other.to_string(),
+    };
+    let failure = exit_code::translate(&raw, &rec.path);
+    tracing::debug!(id = %rec.id, error = %failure.message, "create/start failed, undoing");
+    let kept = !rec.host_config.auto_remove && rb.keep(step::RECORD);
+    let cleanup = rb.undo();
+    if kept {
+        let mut error = failure.message.clone();
+        if !cleanup.is_empty() {
+            error = format!("{error} (cleanup: {})", cleanup.join("; "));
+        }
+        let recorded = ctx.store.update(&rec.id, |r| {
+            r.state.set_start_failed(failure.exit_code, error);
+            r.ocishim.monitor_pid = 0;
+            r.ocishim.monitor_start_time = 0;
+        });
+        if let Err(e) = recorded {
+            tracing::warn!(id = %rec.id, "recording the failure: {e}");
+        }
+    }
+    let id = kept.then(|| rec.id.clone());
+    match err {
+        Error::StartFailed { .. } | Error::Runtime(_) => Error::StartFailed {
+            id,
+            message: failure.message,
+            cli_status: failure.cli_status,
+        },
+        // Our own failures (I/O, spec) keep their text; the record still says what failed.
+        other => Error::StartFailed {
+            id,
+            message: other.to_string(),
+            cli_status: 125,
+        },
+    }
+}
+
+/// The record's state once the runtime has created the container under monitor `m`.
+pub(super) fn set_created(r: &mut Record, m: &MonitorStarted) {
+    r.state.status = crate::record::Status::Created;
+    r.state.pid = m.pid;
+    r.state.error.clear();
+    r.state.exit_code = 0;
+    set_monitor(r, m);
+}
+
+pub(super) fn set_monitor(r: &mut Record, m: &MonitorStarted) {
+    r.ocishim.monitor_pid = m.monitor_pid;
+    r.ocishim.monitor_start_time = m.monitor_start_time;
+    r.ocishim.monitor_gone = false;
+    r.ocishim.runtime_deleted = false;
+}
+
+/// Where the container's stdout/stderr go: pipes the monitor relays into the json-file
+/// log, the attached CLI's own (no log driver), or /dev/null.
+fn output(cfg: &ContainerConfig, opts: CreateOpts) -> monitor::Output {
+    if opts.attached && cfg.log_driver == LogDriver::None {
+        monitor::Output::Inherit
+    } else if cfg.log_driver == LogDriver::JsonFile {
+        monitor::Output::Pipes
+    } else {
+        monitor::Output::Null
+    }
+}
+
+/// Start the container's monitor, which runs the runtime's create (see
+/// [`monitor::launch`]), and wait for its report. Err(message) inside carries the
+/// runtime's error text.
+fn launch_monitor(
+    ctx: &Context,
+    rec: &Record,
+    rt: &Runtime,
+    output: monitor::Output,
+    attached: bool,
+) -> Result<Result<MonitorStarted, String>, Error> {
+    let id = &rec.id;
+    let store = &ctx.store;
+    let runtime_log = store.runtime_log_path(id);
+    let pid_file = store.pid_file(id);
+    let fds =
+        monitor::LaunchFds::open(output).map_err(io_err("creating the monitor's pipes"))?;
+    let create = rt.create_command(id, &store.bundle_dir(id), &pid_file, &runtime_log);
+    let exe = std::env::current_exe().map_err(io_err("finding ocishim's own binary"))?;
+    let mut args: Vec<std::ffi::OsString> = vec![
+        monitor::ARGV_TAG.into(),
+        "--root".into(),
+        store.root().into(),
+        "--data-root".into(),
+        store.data_root().into(),
+    ];
+    if let Some(l) = &ctx.log_level {
+        args.extend(["--log-level".into(), l.into()]);
+    }
+    if attached {
+        args.push("--attached".into());
+    }
+    if let Some(fds) = fds.log_fds_arg() {
+        args.extend(["--log-fds".into(), fds.into()]);
+    }
+    args.push(id.into());
+    let prepared = monitor::Exec::from_command(&create).and_then(|create| {
+        let mon = monitor::Exec::new(exe.as_os_str(), &args)?;
+        Ok((create, mon, monitor::Env::current()?))
+    });
+    let (create, mon, env) = prepared.map_err(io_err("starting the monitor"))?;
+    let (sync, child) = monitor::launch(fds, output, &create, &mon, &env, &pid_file)
+        .map_err(io_err("starting the monitor"))?;
+    let report = protocol::read_report(sync, CREATE_TIMEOUT);
+    crate::sys::reap(child);
+    Ok(match protocol::parse_report(&report?) {
+        protocol::Report::Started { monitor_pid, pid } => Ok(MonitorStarted {
+            monitor_pid,
+            monitor_start_time: store::process_start_time(monitor_pid).unwrap_or(0),
+            pid,
+        }),
+        protocol::Report::Failed(message) => Err(message),
+        protocol::Report::CreateFailed { status, stderr } => {
+            use std::os::unix::process::ExitStatusExt;
+            let log = fs::read_to_string(&runtime_log).unwrap_or_default();
+            Err(last_error(&log)
+                .or_else(|| last_error(&stderr))
+                .unwrap_or_else(|| {
+                    let status = std::process::ExitStatus::from_raw(status);
+                    format!("{} create exited with {status}", rt.name())
+                }))
+        }
+    })
+}

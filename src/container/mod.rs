@@ -1,0 +1,166 @@
+//! The container operations, one file each: [`create`] (ordered steps on a rollback
+//! guard), [`start`] (start and run), [`remove`] (kill, rm), [`pause`] (pause, resume),
+//! [`attach`] (attached runs, logs), [`update`] (update, stats). This module holds what
+//! they share: the [`Context`], the record "as of now" ([`refresh`]) and lookups.
+//!
+//! Arrows run one way: `cli → container → {monitor, teardown, runtime, cgroup, network,
+//! spec, store}`; nothing below imports `container`.
+
+pub mod attach;
+pub mod bundle;
+pub mod create;
+pub mod pause;
+pub mod prepare;
+pub mod remove;
+pub mod rollback;
+pub mod start;
+pub mod update;
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+pub use attach::{attach_wait, logs};
+pub use bundle::spec_json;
+pub use create::{create, CreateOpts};
+pub use pause::{pause, resume};
+pub use remove::{kill, remove};
+pub use start::{run, start};
+pub use update::{stats, update};
+
+use crate::cgroup::ContainerCgroup;
+pub use crate::error::Error;
+use crate::network::Networks;
+use crate::record::{Brief, Record, Status};
+use crate::runtime::Runtime;
+use crate::store::{self, Store};
+use crate::teardown;
+
+/// What every command needs: the store and how to run the runtime and the monitor.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub store: Store,
+    /// The runtime named on the command line (for new containers).
+    pub runtime: String,
+    pub runtime_root: Option<PathBuf>,
+    /// `--log-level` to pass on to the monitor.
+    pub log_level: Option<String>,
+    pub networks: Networks,
+}
+
+impl Context {
+    /// The runtime a container was created with.
+    pub fn runtime_for(&self, rec: &Record) -> Result<Runtime, Error> {
+        let root = rec.ocishim.runtime_root.as_ref().map(PathBuf::from);
+        Ok(Runtime::new(&rec.ocishim.runtime, root)?)
+    }
+
+    /// The store and networks, as teardown takes them.
+    pub fn scope(&self) -> teardown::Scope<'_> {
+        teardown::Scope {
+            store: &self.store,
+            networks: &self.networks,
+        }
+    }
+}
+
+/// Now, as records and logs write times.
+pub fn now() -> String {
+    crate::log_file::format_time(SystemTime::now())
+}
+
+/// Whether the record's monitor is alive.
+pub fn monitor_alive(rec: &Record) -> bool {
+    store::process_alive(rec.ocishim.monitor_pid, rec.ocishim.monitor_start_time)
+}
+
+/// What the container's cgroup freezer says (None without a cgroup path or freezer file).
+fn frozen(cgroups_path: &str) -> Option<bool> {
+    (!cgroups_path.is_empty())
+        .then(|| ContainerCgroup::at(cgroups_path).frozen())
+        .flatten()
+}
+
+/// The record as of now: Paused from the cgroup freezer; a running container whose monitor
+/// is gone is checked with the runtime (`query_runtime`), so inspect tells the truth.
+pub fn refresh(ctx: &Context, mut rec: Record, query_runtime: bool) -> Record {
+    let live = rec.state.status.has_runtime_state() && rec.ocishim.monitor_pid > 0;
+    if !live {
+        return rec;
+    }
+    let alive = monitor_alive(&rec);
+    rec.ocishim.monitor_gone = !alive;
+    // Paused is not recorded by pause/resume: the container's cgroup freezer says it (one
+    // small file read), so it is true whoever paused the container.
+    if rec.state.status.is_running() {
+        if let Some(frozen) = frozen(&rec.ocishim.cgroups_path) {
+            rec.state.set_paused(frozen);
+        }
+    }
+    if !alive || query_runtime {
+        let state = ctx
+            .runtime_for(&rec)
+            .ok()
+            .and_then(|rt| rt.state_opt(&rec.id).ok());
+        match state.flatten() {
+            Some(s) if s.status == "paused" => rec.state.set_paused(true),
+            Some(s) if s.status == "running" && rec.state.status != Status::Created => {
+                rec.state.set_paused(false)
+            }
+            Some(s) if s.status == "created" || s.status == "running" => {}
+            _ if alive => {}
+            _ => {
+                rec.state
+                    .set_exited(rec.state.exit_code, rec.state.finished_at.clone());
+                if rec.state.error.is_empty() {
+                    rec.state.error = "the monitor is gone: exit status unknown".into();
+                }
+            }
+        }
+    }
+    rec
+}
+
+/// `inspect` of one container: its record as of now, in docker's shape.
+pub fn inspect(ctx: &Context, query: &str) -> Result<serde_json::Value, Error> {
+    let id = ctx.store.resolve(query)?;
+    let rec = refresh(ctx, ctx.store.read(&id)?, true);
+    Ok(rec.to_inspect())
+}
+
+/// `ps`: the records as of now, newest first; running or paused ones only unless `all`,
+/// and only those whose name `keep` accepts.
+pub fn list(ctx: &Context, all: bool, keep: impl Fn(&str) -> bool) -> Result<Vec<Record>, Error> {
+    let mut recs: Vec<_> = ctx
+        .store
+        .list()?
+        .into_iter()
+        .map(|r| refresh(ctx, r, false))
+        .filter(|r| all || r.state.status.is_running())
+        .filter(|r| keep(r.short_name()))
+        .collect();
+    recs.reverse(); // newest first, as docker
+    Ok(recs)
+}
+
+/// A running or paused container: its ID, whether it is paused, and its runtime.
+fn running_container(ctx: &Context, query: &str) -> Result<(String, bool, Runtime), Error> {
+    let id = ctx.store.resolve(query)?;
+    // The usual case, a live monitor, from a brief read of the record: what `refresh`
+    // would conclude for it (paused from the freezer, no runtime query).
+    if let Ok(b) = ctx.store.read_as::<Brief>(&id) {
+        if b.state.status.is_running()
+            && b.ocishim.monitor_pid > 0
+            && store::process_alive(b.ocishim.monitor_pid, b.ocishim.monitor_start_time)
+        {
+            let paused = frozen(&b.ocishim.cgroups_path).unwrap_or(b.state.paused);
+            let root = b.ocishim.runtime_root.map(PathBuf::from);
+            return Ok((b.id, paused, Runtime::new(&b.ocishim.runtime, root)?));
+        }
+    }
+    let rec = refresh(ctx, ctx.store.read(&id)?, false);
+    if !rec.state.status.is_running() {
+        return Err(Error::NotRunning(id));
+    }
+    let rt = ctx.runtime_for(&rec)?;
+    Ok((rec.id, rec.state.paused, rt))
+}

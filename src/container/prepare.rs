@@ -1,0 +1,136 @@
+//! What create checks and resolves before anything exists: the rootfs, the user (from
+//! the rootfs's /etc/passwd and /etc/group), devices, bind sources; and the names derived
+//! from the config and the ID (hostname, cgroup path). Bad input fails here, with 125.
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use crate::config::{ContainerConfig, NetworkMode};
+use crate::error::Error;
+use crate::spec::{self, ResolvedDevice};
+
+/// Check what can be checked before anything exists: rootfs, user, devices, bind sources.
+pub struct Prepared {
+    pub user: spec::ResolvedUser,
+    pub devices: Vec<ResolvedDevice>,
+}
+
+fn device_from_host(host: &Path, container: &str, perms: &str) -> Result<ResolvedDevice, Error> {
+    let md = fs::metadata(host).map_err(|e| Error::Device {
+        path: host.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    let ft = md.file_type();
+    let typ = if ft.is_char_device() {
+        'c'
+    } else if ft.is_block_device() {
+        'b'
+    } else {
+        return Err(Error::Device {
+            path: host.to_path_buf(),
+            why: "not a device node".into(),
+        });
+    };
+    let rdev = md.rdev();
+    Ok(ResolvedDevice {
+        path: container.to_string(),
+        typ,
+        major: libc::major(rdev) as i64,
+        minor: libc::minor(rdev) as i64,
+        file_mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+        permissions: perms.to_string(),
+    })
+}
+
+/// Every device node under /dev, for --privileged (docker gives them all).
+fn host_devices() -> Vec<ResolvedDevice> {
+    fn walk(dir: &Path, out: &mut Vec<ResolvedDevice>) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name();
+            if matches!(
+                name.to_str(),
+                Some(
+                    "pts"
+                        | "shm"
+                        | "fd"
+                        | "mqueue"
+                        | ".lxc"
+                        | ".lxd-mounts"
+                        | ".udev"
+                        | "console"
+                        | "ptmx"
+                )
+            ) {
+                continue;
+            }
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                walk(&p, out);
+            } else if ft.is_char_device() || ft.is_block_device() {
+                let s = p.to_string_lossy().to_string();
+                if let Ok(d) = device_from_host(&p, &s, "rwm") {
+                    out.push(d);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/dev"), &mut out);
+    out
+}
+
+pub fn prepare(cfg: &ContainerConfig) -> Result<Prepared, Error> {
+    match fs::metadata(&cfg.rootfs) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::Rootfs {
+                path: cfg.rootfs.clone(),
+                why: "not a directory".into(),
+            })
+        }
+        Err(e) => {
+            return Err(Error::Rootfs {
+                path: cfg.rootfs.clone(),
+                why: e.to_string(),
+            })
+        }
+    }
+    let read = |p: &str| fs::read_to_string(cfg.rootfs.join(p)).unwrap_or_default();
+    let user = spec::resolve_user(cfg.user.as_deref(), &read("etc/passwd"), &read("etc/group"))?;
+    let mut devices = Vec::new();
+    for d in &cfg.devices {
+        devices.push(device_from_host(&d.host, &d.container, &d.permissions)?);
+    }
+    if cfg.privileged {
+        devices.extend(host_devices());
+    }
+    for b in &cfg.binds {
+        if !b.source.exists() {
+            return Err(Error::BindSourceMissing(b.source.clone()));
+        }
+    }
+    Ok(Prepared { user, devices })
+}
+
+/// The hostname a container gets.
+pub fn hostname_for(cfg: &ContainerConfig, id: &str) -> String {
+    if let Some(h) = &cfg.hostname {
+        return h.clone();
+    }
+    if cfg.network == NetworkMode::Host {
+        if let Ok(h) = nix::unistd::gethostname() {
+            return h.to_string_lossy().into_owned();
+        }
+    }
+    id[..12].to_string()
+}
+
+pub fn cgroups_path(cfg: &ContainerConfig, id: &str) -> String {
+    format!("/{}/{id}", cfg.cgroup_parent)
+}
+

@@ -1,0 +1,70 @@
+//! `kill` and `rm`.
+
+use super::{monitor_alive, refresh, running_container, Context};
+use crate::error::Error;
+use crate::store::StoreError;
+use crate::sys;
+use crate::teardown::{self, KILL_TIMEOUT};
+
+/// `kill`: signal the container's init.
+pub fn kill(ctx: &Context, query: &str, signal: &str) -> Result<String, Error> {
+    let sig = sys::parse_signal(signal).ok_or_else(|| Error::BadSignal(signal.to_string()))?;
+    let (id, _, rt) = running_container(ctx, query)?;
+    rt.kill(&id, &sig.to_string())?;
+    Ok(id)
+}
+
+/// `rm`: refuse a live container unless forced; kill it, let the monitor record the exit
+/// and delete the runtime state, then remove cgroup, network and record (`teardown`).
+pub fn remove(ctx: &Context, query: &str, force: bool) -> Result<Option<String>, Error> {
+    let id = match ctx.store.resolve(query) {
+        Ok(id) => id,
+        // docker >= 20.10: removing a missing container by full ID is not an error.
+        Err(StoreError::NotFound(_))
+            if query.len() == 64 && query.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let rec = refresh(ctx, ctx.store.read(&id)?, false);
+    let status = rec.state.status;
+    let live = status.is_running();
+    if live && !force {
+        return Err(Error::RemoveRunning { id, status });
+    }
+    let rt = ctx.runtime_for(&rec);
+    let alive = monitor_alive(&rec);
+    if alive || live {
+        if let Ok(rt) = &rt {
+            // A container that is not running any more refuses the kill: that is fine.
+            if let Err(e) = rt.kill(&id, "KILL") {
+                tracing::debug!(%id, "kill: {e}");
+            }
+            if rec.state.paused || status == crate::record::Status::Paused {
+                if let Err(e) = rt.resume(&id) {
+                    tracing::debug!(%id, "resume after kill: {e}");
+                }
+            }
+        }
+        if alive {
+            sys::wait_pid_gone(
+                rec.ocishim.monitor_pid,
+                rec.ocishim.monitor_start_time,
+                KILL_TIMEOUT,
+            );
+        } else if rec.state.pid > 0 {
+            if let Ok(Some(fd)) = sys::pidfd_open(rec.state.pid) {
+                sys::pidfd_wait(&fd, KILL_TIMEOUT);
+            }
+        }
+    }
+    let rec = ctx.store.read(&id).unwrap_or(rec);
+    if !rec.ocishim.runtime_deleted {
+        if let Ok(rt) = &rt {
+            rt.delete_if_exists(&id, true)?;
+        }
+    }
+    teardown::all(&ctx.scope(), &rec)?;
+    Ok(Some(id))
+}

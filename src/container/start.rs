@@ -1,0 +1,101 @@
+//! `start` and `run`: the runtime's start of a created container. `run` is create's
+//! steps and the start on one rollback guard; `start` of a created container builds the
+//! guard from its record, and `start` of an exited (or failed) one runs create's
+//! cgroup, bundle and monitor steps again first, as `docker start` does.
+
+use std::fs;
+
+use super::create::{self, create_monitored, existing, fail, set_created, set_monitor};
+use super::create::{CreateOpts, MonitorStarted};
+use super::prepare::prepare;
+use super::rollback::Rollback;
+use super::{monitor_alive, now, Context};
+use crate::config::ContainerConfig;
+use crate::error::Error;
+use crate::record::{Record, Status};
+
+/// `create` then `start`. Returns the ID.
+pub fn run(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<String, Error> {
+    let (rec, m, rb) = create_monitored(ctx, cfg, opts)?;
+    runtime_start(ctx, &rec, Some(&m), rb)
+}
+
+/// `start`: runtime start of a created container; a stopped or failed one is created
+/// again first (docker's `start` of an exited container).
+pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
+    let id = ctx.store.resolve(query)?;
+    let rec = ctx.store.read(&id)?;
+    if rec.state.status.is_running() && monitor_alive(&rec) {
+        return Ok(rec.id);
+    }
+    if rec.state.status == Status::Created && monitor_alive(&rec) {
+        let rb = existing(ctx, &rec, true);
+        return runtime_start(ctx, &rec, None, rb);
+    }
+    // Nothing of the runtime's exists: set it up again from the stored config.
+    let cfg = rec
+        .ocishim
+        .config
+        .clone()
+        .ok_or_else(|| Error::NoStoredConfig(id.clone()))?;
+    let prep = prepare(&cfg)?;
+    let mut rb = existing(ctx, &rec, false);
+    let recreated = (|| {
+        match fs::remove_file(ctx.store.runtime_log_path(&id)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(%id, "removing the old runtime log: {e}")
+            }
+            _ => {}
+        }
+        create::make_cgroup(ctx, &cfg, &id, &mut rb)?;
+        create::write_bundle(ctx, &rec, &cfg, &prep, &mut rb)?;
+        let m = create::start_monitor(ctx, &rec, &cfg, CreateOpts::default(), &mut rb)?;
+        ctx.store.update(&id, |r| set_created(r, &m))?;
+        Ok::<_, Error>(())
+    })();
+    match recreated {
+        Ok(()) => match ctx.store.read(&id) {
+            Ok(rec) => runtime_start(ctx, &rec, None, rb),
+            Err(e) => Err(fail(ctx, &rec, rb, e.into())),
+        },
+        Err(e) => Err(fail(ctx, &rec, rb, e)),
+    }
+}
+
+/// The runtime's start of a created container; `created` is the monitor of a create that
+/// has not been recorded yet (run records both in one write). Commits `rb` once started;
+/// on failure undoes it.
+fn runtime_start(
+    ctx: &Context,
+    rec: &Record,
+    created: Option<&MonitorStarted>,
+    rb: Rollback,
+) -> Result<String, Error> {
+    let id = &rec.id;
+    let started = (|| {
+        let rt = ctx.runtime_for(rec)?;
+        let _lock = ctx.store.lock(id)?;
+        let started_at = now();
+        tracing::debug!(%id, "runtime start");
+        let pid = created.map(|m| m.pid).unwrap_or(rec.state.pid);
+        rt.start(id)?;
+        let mut r = ctx.store.read(id)?;
+        if let Some(m) = created {
+            set_monitor(&mut r, m);
+        }
+        // The monitor may already have recorded a very quick exit: keep it.
+        if r.state.status == Status::Created {
+            r.state.set_running(pid, started_at);
+        }
+        ctx.store.write(&r)?;
+        Ok::<_, Error>(())
+    })();
+    match started {
+        Ok(()) => {
+            rb.commit();
+            tracing::debug!(%id, "started");
+            Ok(rec.id.clone())
+        }
+        Err(e) => Err(fail(ctx, rec, rb, e)),
+    }
+}

@@ -1,0 +1,255 @@
+//! The per-container monitor (the conmon model). Its first half ([`launch`]) is a fork of
+//! the CLI that runs the runtime's `create` and reports over the sync pipe
+//! ([`protocol`]); then it execs `ocishim __monitor` (this module's [`main_from_args`]),
+//! which relays the output into the json-file log ([`relay`]), reaps the container and
+//! records how it ended (OOM kills included). One thread, one small buffer. It imports
+//! no CLI-side operation: only the store, the runtime client, the cgroup's OOM counter and
+//! [`crate::teardown`] for `--rm`.
+
+pub mod launch;
+pub mod protocol;
+pub mod relay;
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+pub use launch::{launch, Env, Exec, LaunchFds, Output};
+
+use crate::network::Networks;
+use crate::runtime::{Runtime, RuntimeError};
+use crate::store::{Store, StoreError};
+use crate::teardown;
+
+/// argv[1] of a monitor process: `ocishim __monitor --root R --data-root D
+/// [--log-level L] [--attached] [--log-fds OUT,ERR] ID`.
+pub const ARGV_TAG: &str = "__monitor";
+
+/// What can go wrong in a monitor, or for a CLI waiting on one.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("monitor: timed out waiting for the runtime's create")]
+    Timeout,
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the runtime wrote no pid file")]
+    NoPidFile,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// The exec'd monitor's arguments (no clap: the monitor touches as little as it can).
+#[derive(Debug, PartialEq)]
+struct Args {
+    root: PathBuf,
+    data_root: PathBuf,
+    attached: bool,
+    log_fds: Option<(i32, i32)>,
+    id: String,
+}
+
+fn parse_args(args: &[std::ffi::OsString]) -> Option<Args> {
+    let mut root = None;
+    let mut data_root = None;
+    let mut attached = false;
+    let mut log_fds = None;
+    let mut id = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.to_str()? {
+            "--root" => root = it.next().map(PathBuf::from),
+            "--data-root" => data_root = it.next().map(PathBuf::from),
+            // Accepted for symmetry: the monitor sets up no tracing (a detached monitor's
+            // stderr is /dev/null).
+            "--log-level" => {
+                it.next();
+            }
+            "--attached" => attached = true,
+            "--log-fds" => log_fds = it.next().and_then(|s| s.to_str()).and_then(parse_fd_pair),
+            other => id = Some(other.to_string()),
+        }
+    }
+    Some(Args {
+        root: root?,
+        data_root: data_root?,
+        attached,
+        log_fds,
+        id: id?,
+    })
+}
+
+/// Parse the exec'd monitor's own arguments and run it; returns its exit status.
+pub fn main_from_args(args: &[std::ffi::OsString]) -> i32 {
+    let Some(a) = parse_args(args) else {
+        return 2;
+    };
+    let networks = Networks::new(
+        &a.root,
+        &a.data_root,
+        crate::network::DEFAULT_BRIDGE,
+        crate::network::DEFAULT_SUBNET
+            .parse()
+            .expect("valid default subnet"),
+    );
+    let store = Store::new(&a.root, &a.data_root);
+    let scope = teardown::Scope {
+        store: &store,
+        networks: &networks,
+    };
+    let pipes = a.log_fds.map(|(o, e)| launch::adopt_fds(o, e));
+    match monitor(&scope, &a.id, a.attached, pipes) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::warn!(id = %a.id, "monitor: {e}");
+            1
+        }
+    }
+}
+
+fn parse_fd_pair(s: &str) -> Option<(i32, i32)> {
+    let (a, b) = s.split_once(',')?;
+    let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+    (a > 2 && b > 2 && a != b).then_some((a, b))
+}
+
+/// The exit code of a reaped container: its own, or 128+signal.
+fn exit_code_of(s: WaitStatus) -> i32 {
+    match s {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        _ => 128,
+    }
+}
+
+/// The monitor's second half, exec'd once the runtime's create succeeded: relay the
+/// output, reap the container, record how it ended.
+fn monitor(
+    scope: &teardown::Scope,
+    id: &str,
+    attached: bool,
+    pipes: Option<(OwnedFd, OwnedFd)>,
+) -> Result<(), MonitorError> {
+    if let Some((o, e)) = &pipes {
+        for fd in [o.as_raw_fd(), e.as_raw_fd()] {
+            // The runtimes we start must not inherit the pipes.
+            let _ = nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+        }
+    }
+    let store = scope.store;
+    let pid = std::fs::read(store.pid_file(id))
+        .ok()
+        .and_then(|b| protocol::parse_pid(&b))
+        .ok_or(MonitorError::NoPidFile)?;
+    let rec = store.read(id)?;
+    let rt = Runtime::new(
+        &rec.ocishim.runtime,
+        rec.ocishim.runtime_root.as_ref().map(PathBuf::from),
+    )?;
+    crate::sys::release_clean_exe_pages();
+
+    if let Some((or, er)) = pipes {
+        if let Err(e) = relay::relay(&PathBuf::from(&rec.log_path), or, er) {
+            tracing::warn!(%id, "log relay: {e}");
+        }
+    }
+
+    // Reap the container (our child since the runtime's create exited).
+    let code = loop {
+        match waitpid(Pid::from_raw(pid), None) {
+            Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => break exit_code_of(s),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => {
+                // Not our child (should not happen): fall back to waiting on a pidfd.
+                if let Ok(Some(fd)) = crate::sys::pidfd_open(pid) {
+                    crate::sys::pidfd_wait(&fd, std::time::Duration::from_secs(u32::MAX as u64));
+                }
+                break 255;
+            }
+        }
+    };
+    // Reap anything else that was reparented to us.
+    while matches!(
+        waitpid(None, Some(WaitPidFlag::WNOHANG)),
+        Ok(s) if s != WaitStatus::StillAlive
+    ) {}
+
+    // An OOM kill: the init died of SIGKILL and the kernel counted an OOM kill in the
+    // container's cgroup (read before anything removes it).
+    let oom = code == 128 + libc::SIGKILL
+        && crate::cgroup::ContainerCgroup::at(&rec.ocishim.cgroups_path).oom_kills() > 0;
+    let finished = crate::log_file::format_time(std::time::SystemTime::now());
+    // Under the container's lock (a `start` in flight holds it until the runtime's start
+    // has returned: deleting the state under it would fail that start), delete the
+    // runtime's state, then record the exit, so that whoever sees "exited" (start, rm)
+    // never meets a stale runtime container.
+    let lock = store.lock(id)?;
+    let deleted = rt
+        .delete_if_exists(id, false)
+        .or_else(|_| rt.delete_if_exists(id, true))
+        .is_ok();
+    let rec = store.modify_locked(id, |r| {
+        r.state.set_exited(code, finished.clone());
+        r.state.oom_killed = oom;
+        r.ocishim.runtime_deleted = deleted;
+    })?;
+    drop(lock);
+    tracing::debug!(%id, code, oom, "container exited");
+    if rec.host_config.auto_remove && !attached {
+        // Failures are logged by teardown; nothing waits on this process's status.
+        let _ = teardown::all(scope, &rec);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitor_arguments() {
+        let args: Vec<std::ffi::OsString> = [
+            "--root", "/r", "--data-root", "/d", "--log-level", "debug", "--attached",
+            "--log-fds", "5,7", "abc",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        assert_eq!(
+            parse_args(&args),
+            Some(Args {
+                root: "/r".into(),
+                data_root: "/d".into(),
+                attached: true,
+                log_fds: Some((5, 7)),
+                id: "abc".into(),
+            })
+        );
+        assert_eq!(parse_args(&args[..4]), None);
+        assert_eq!(parse_fd_pair("5,7"), Some((5, 7)));
+        assert_eq!(parse_fd_pair("2,7"), None);
+        assert_eq!(parse_fd_pair("5,5"), None);
+        assert_eq!(parse_fd_pair("5"), None);
+    }
+
+    #[test]
+    fn exit_codes_of_wait_statuses() {
+        let p = Pid::from_raw(1);
+        assert_eq!(exit_code_of(WaitStatus::Exited(p, 3)), 3);
+        assert_eq!(
+            exit_code_of(WaitStatus::Signaled(p, nix::sys::signal::Signal::SIGKILL, false)),
+            137
+        );
+    }
+}
