@@ -230,7 +230,11 @@ impl State {
 
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;
-        self.status = if paused { Status::Paused } else { Status::Running };
+        self.status = if paused {
+            Status::Paused
+        } else {
+            Status::Running
+        };
     }
 
     pub fn set_exited(&mut self, code: i32, finished_at: String) {
@@ -457,7 +461,10 @@ mod tests {
             (Status::Dead, "dead"),
         ] {
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{text}\""));
-            assert_eq!(serde_json::from_str::<Status>(&format!("\"{text}\"")).unwrap(), s);
+            assert_eq!(
+                serde_json::from_str::<Status>(&format!("\"{text}\"")).unwrap(),
+                s
+            );
             assert_eq!(s.to_string(), text);
         }
         assert!(Status::Paused.is_running() && Status::Running.is_running());
@@ -474,10 +481,19 @@ mod tests {
         st.set_running(7, "t".into());
         assert_eq!((st.status, st.running, st.pid), (Status::Running, true, 7));
         st.set_paused(true);
-        assert_eq!((st.status, st.paused, st.running), (Status::Paused, true, true));
+        assert_eq!(
+            (st.status, st.paused, st.running),
+            (Status::Paused, true, true)
+        );
         st.set_exited(3, "f".into());
-        assert_eq!((st.status, st.running, st.exit_code), (Status::Exited, false, 3));
+        assert_eq!(
+            (st.status, st.running, st.exit_code),
+            (Status::Exited, false, 3)
+        );
         st.set_start_failed(127, "boom".into());
-        assert_eq!((st.status, st.exit_code, st.error.as_str()), (Status::Created, 127, "boom"));
+        assert_eq!(
+            (st.status, st.exit_code, st.error.as_str()),
+            (Status::Created, 127, "boom")
+        );
     }
 }

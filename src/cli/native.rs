@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{HostFacts, RawOptions};
 use super::output;
+use crate::config::ConfigError;
+use crate::config::{HostFacts, RawOptions};
 use crate::container::{self, Context, CreateOpts};
 use crate::error::Error;
-use crate::config::ConfigError;
 use crate::runtime::Runtime;
 use crate::store::Store;
 

@@ -245,7 +245,6 @@ pub fn stats(
     }
 }
 
-
 /// The status column of `ps`, as docker words it.
 pub fn human_status(rec: &Record, now: SystemTime) -> String {
     let ago = |t: &str| {

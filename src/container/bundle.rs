@@ -140,4 +140,3 @@ pub fn set_paths(ctx: &Context, rec: &mut Record) {
         rec.ocishim.rootfs = c.rootfs.display().to_string();
     }
 }
-

@@ -126,7 +126,9 @@ pub(super) fn create_monitored(
     ctx.store.init()?;
     let mut rb = Rollback::new();
     let mut rec = None;
-    match steps(ctx, &cfg, &prep, net, &runtime, &id, opts, &mut rb, &mut rec) {
+    match steps(
+        ctx, &cfg, &prep, net, &runtime, &id, opts, &mut rb, &mut rec,
+    ) {
         Ok(m) => Ok((rec.expect("the record step ran"), m, rb)),
         Err(e) => match rec {
             Some(rec) => Err(fail(ctx, &rec, rb, e)),
@@ -192,7 +194,9 @@ pub(super) fn make_cgroup<'a>(
     let path = cgroups_path(cfg, id);
     let undo_path = path.clone();
     // Registered first: a creation that fails half-way may leave some hierarchies made.
-    rb.push(step::CGROUP, move || teardown::cgroup(&ctx.store, &undo_path));
+    rb.push(step::CGROUP, move || {
+        teardown::cgroup(&ctx.store, &undo_path)
+    });
     let cg = ContainerCgroup::at(&path);
     let marker = teardown::parent_marker(&ctx.store, &path);
     if runtime_makes_cgroup(cfg, &cg, marker.as_ref().map(|m| m.path.as_path())) {
@@ -468,8 +472,7 @@ fn launch_monitor(
     let store = &ctx.store;
     let runtime_log = store.runtime_log_path(id);
     let pid_file = store.pid_file(id);
-    let fds =
-        monitor::LaunchFds::open(output).map_err(io_err("creating the monitor's pipes"))?;
+    let fds = monitor::LaunchFds::open(output).map_err(io_err("creating the monitor's pipes"))?;
     let create = rt.create_command(id, &store.bundle_dir(id), &pid_file, &runtime_log);
     let exe = std::env::current_exe().map_err(io_err("finding ocishim's own binary"))?;
     let mut args: Vec<std::ffi::OsString> = vec![

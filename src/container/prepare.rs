@@ -133,4 +133,3 @@ pub fn hostname_for(cfg: &ContainerConfig, id: &str) -> String {
 pub fn cgroups_path(cfg: &ContainerConfig, id: &str) -> String {
     format!("/{}/{id}", cfg.cgroup_parent)
 }
-

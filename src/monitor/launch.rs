@@ -241,19 +241,25 @@ impl Affinity {
     /// # Safety
     /// Async-signal-safe: callable in the children.
     unsafe fn pin_here(&self) -> bool {
-        let cpu = libc::sched_getcpu();
-        if cpu < 0 || cpu as usize >= libc::CPU_SETSIZE as usize {
-            return false;
+        // SAFETY: sched_getcpu and sched_setaffinity on a local, zeroed cpu_set_t: no memory of anyone else is touched, and both are async-signal-safe.
+        unsafe {
+            let cpu = libc::sched_getcpu();
+            if cpu < 0 || cpu as usize >= libc::CPU_SETSIZE as usize {
+                return false;
+            }
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu as usize, &mut one);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) == 0
         }
-        let mut one: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu as usize, &mut one);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) == 0
     }
 
     /// # Safety
     /// Async-signal-safe: callable in the children.
     unsafe fn restore(&self) {
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.0);
+        // SAFETY: sched_setaffinity with the mask saved before the launch; async-signal-safe.
+        unsafe {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.0);
+        }
     }
 }
 
@@ -341,153 +347,202 @@ impl Child<'_> {
     /// # Safety
     /// Only in the monitor (a fork of the CLI's vfork-like child); never returns.
     unsafe fn monitor(&self) -> ! {
-        // Copies of the CLI's other fds (its stdout, a lock) must not outlive the CLI's own.
-        close_all_but(&self.keep);
-        if libc::dup2(self.devnull, 0) < 0
-            || (!self.inherit
-                && (libc::dup2(self.devnull, 1) < 0 || libc::dup2(self.devnull, 2) < 0))
-        {
-            self.fail(b"stdio");
-        }
-        if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 {
-            self.fail(b"becoming a subreaper");
-        }
-        let mut line = [0u8; 24];
-        self.send(&[protocol::encode(MONITOR, libc::getpid() as i64, &mut line)]);
-        libc::unlink(self.pid_file.as_ptr());
+        // SAFETY: the monitor is a fork of the CLI's vfork-like child with its own copy of memory; it makes only async-signal-safe calls on fds and buffers prepared before the fork (the `Child`), and leaves by exec or _exit.
+        unsafe {
+            // Copies of the CLI's other fds (its stdout, a lock) must not outlive the CLI's own.
+            close_all_but(&self.keep);
+            if libc::dup2(self.devnull, 0) < 0
+                || (!self.inherit
+                    && (libc::dup2(self.devnull, 1) < 0 || libc::dup2(self.devnull, 2) < 0))
+            {
+                self.fail(b"stdio");
+            }
+            if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 {
+                self.fail(b"becoming a subreaper");
+            }
+            let mut line = [0u8; 24];
+            self.send(&[protocol::encode(MONITOR, libc::getpid() as i64, &mut line)]);
+            libc::unlink(self.pid_file.as_ptr());
 
-        // Signals stay blocked in the monitor until the create is over.
-        let pid = libc::clone(
-            Child::exec_runtime,
-            self.runtime_stack,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            self as *const Child as *mut libc::c_void,
-        );
-        if let Some(a) = &self.affinity {
-            a.restore();
-        }
-        if pid < 0 {
-            self.fail(b"forking the runtime");
-        }
-        for fd in [self.out.1, self.err.1] {
-            if fd >= 0 {
-                libc::close(fd);
+            // Signals stay blocked in the monitor until the create is over.
+            let pid = libc::clone(
+                Child::exec_runtime,
+                self.runtime_stack,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                self as *const Child as *mut libc::c_void,
+            );
+            if let Some(a) = &self.affinity {
+                a.restore();
             }
-        }
-        let mut status = 0;
-        while libc::waitpid(pid, &mut status, 0) < 0 {
-            if *libc::__errno_location() != libc::EINTR {
-                self.fail(b"waiting for the runtime");
+            if pid < 0 {
+                self.fail(b"forking the runtime");
             }
-        }
-        if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-            self.send(&[protocol::encode(CREATE_FAILED, status as i64, &mut line)]);
-            if self.err.0 >= 0 {
-                self.forward_nonblocking(self.err.0);
+            for fd in [self.out.1, self.err.1] {
+                if fd >= 0 {
+                    libc::close(fd);
+                }
             }
-            libc::_exit(1);
-        }
-        let Some(cpid) = self.read_pid_file() else {
-            self.send(&[b"\n", &[FAILED], b"the runtime wrote no pid file"]);
-            libc::_exit(1);
-        };
-        self.send(&[protocol::encode(STARTED, cpid as i64, &mut line)]);
-        for fd in [self.out.0, self.err.0] {
-            if fd >= 0 {
-                let _ = sys::clear_cloexec(fd);
+            let mut status = 0;
+            while libc::waitpid(pid, &mut status, 0) < 0 {
+                if *libc::__errno_location() != libc::EINTR {
+                    self.fail(b"waiting for the runtime");
+                }
             }
+            if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+                self.send(&[protocol::encode(CREATE_FAILED, status as i64, &mut line)]);
+                if self.err.0 >= 0 {
+                    self.forward_nonblocking(self.err.0);
+                }
+                libc::_exit(1);
+            }
+            let Some(cpid) = self.read_pid_file() else {
+                self.send(&[b"\n", &[FAILED], b"the runtime wrote no pid file"]);
+                libc::_exit(1);
+            };
+            self.send(&[protocol::encode(STARTED, cpid as i64, &mut line)]);
+            for fd in [self.out.0, self.err.0] {
+                if fd >= 0 {
+                    let _ = sys::clear_cloexec(fd);
+                }
+            }
+            self.exec(self.monitor);
+            // No monitor: nothing would reap or log the container. Kill it; the CLI's start
+            // then fails and undoes the rest.
+            libc::kill(cpid, libc::SIGKILL);
+            libc::_exit(127);
         }
-        self.exec(self.monitor);
-        // No monitor: nothing would reap or log the container. Kill it; the CLI's start
-        // then fails and undoes the rest.
-        libc::kill(cpid, libc::SIGKILL);
-        libc::_exit(127);
     }
 
     /// Exec `e` with every signal unblocked (they were blocked since the launch); returns
     /// only when the exec failed.
+    ///
+    /// # Safety
+    /// Only in the forked children (async-signal-safe), before nothing else is left to do.
     unsafe fn exec(&self, e: &Exec) {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        libc::execve(e.path.as_ptr(), e.argv.as_ptr(), self.envp);
+        // SAFETY: sigprocmask on a local set and execve with the argv/envp arrays built before the fork (NUL-terminated, alive as long as the CLI is suspended).
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            libc::execve(e.path.as_ptr(), e.argv.as_ptr(), self.envp);
+        }
     }
 
+    /// Write `parts` to the sync pipe.
+    ///
+    /// # Safety
+    /// Only in the forked children (async-signal-safe).
     unsafe fn send(&self, parts: &[&[u8]]) {
-        for p in parts {
-            write_all(self.sync, p);
+        // SAFETY: writes of borrowed byte slices to the sync pipe's fd.
+        unsafe {
+            for p in parts {
+                write_all(self.sync, p);
+            }
         }
     }
 
+    /// Report "monitor: WHAT: errno N" on the sync pipe and exit.
+    ///
+    /// # Safety
+    /// Only in the forked children (async-signal-safe); never returns.
     unsafe fn fail(&self, what: &[u8]) -> ! {
-        let e = *libc::__errno_location();
-        let mut num = [0u8; 20];
-        self.send(&[
-            b"\n",
-            &[FAILED],
-            b"monitor: ",
-            what,
-            b": errno ",
-            protocol::itoa(e as i64, &mut num),
-        ]);
-        libc::_exit(1);
+        // SAFETY: reads errno and writes to the sync pipe, then _exit: async-signal-safe.
+        unsafe {
+            let e = *libc::__errno_location();
+            let mut num = [0u8; 20];
+            self.send(&[
+                b"\n",
+                &[FAILED],
+                b"monitor: ",
+                what,
+                b": errno ",
+                protocol::itoa(e as i64, &mut num),
+            ]);
+            libc::_exit(1);
+        }
     }
 
+    /// The container's PID from the runtime's pid file.
+    ///
+    /// # Safety
+    /// Only in the forked children (async-signal-safe).
     unsafe fn read_pid_file(&self) -> Option<i32> {
-        let fd = libc::open(self.pid_file.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return None;
+        // SAFETY: open/read/close with a NUL-terminated path and a local buffer of the given length.
+        unsafe {
+            let fd = libc::open(self.pid_file.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return None;
+            }
+            let mut buf = [0u8; 32];
+            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            libc::close(fd);
+            if n <= 0 {
+                return None;
+            }
+            protocol::parse_pid(&buf[..n as usize])
         }
-        let mut buf = [0u8; 32];
-        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-        libc::close(fd);
-        if n <= 0 {
-            return None;
-        }
-        protocol::parse_pid(&buf[..n as usize])
     }
 
     /// Pass on what the runtime wrote to its stderr pipe (at most CREATE_STDERR_MAX).
+    ///
+    /// # Safety
+    /// Only in the forked children (async-signal-safe); `fd` is the stderr pipe's read end.
     unsafe fn forward_nonblocking(&self, fd: i32) {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
-        let mut buf = [0u8; 4096];
-        let mut total = 0;
-        while total < CREATE_STDERR_MAX {
-            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-            if n <= 0 {
-                break;
+        // SAFETY: fcntl and read on the stderr pipe's fd into a local buffer of the given length.
+        unsafe {
+            let fl = libc::fcntl(fd, libc::F_GETFL);
+            libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+            let mut buf = [0u8; 4096];
+            let mut total = 0;
+            while total < CREATE_STDERR_MAX {
+                let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+                if n <= 0 {
+                    break;
+                }
+                write_all(self.sync, &buf[..n as usize]);
+                total += n as usize;
             }
-            write_all(self.sync, &buf[..n as usize]);
-            total += n as usize;
         }
     }
 }
 
 /// Close every fd from 3 up that is not in `keep` (sorted).
+///
+/// # Safety
+/// Only in a forked child that owns no fd above 2 besides `keep`.
 unsafe fn close_all_but(keep: &[i32]) {
-    let mut first: u32 = 3;
-    for &k in keep {
-        if k < first as i32 {
-            continue;
-        }
-        if k as u32 > first {
-            libc::syscall(libc::SYS_close_range, first, k as u32 - 1, 0);
-        }
-        first = k as u32 + 1;
-    }
-    libc::syscall(libc::SYS_close_range, first, u32::MAX, 0);
-}
-
-unsafe fn write_all(fd: i32, mut b: &[u8]) {
-    while !b.is_empty() {
-        let n = libc::write(fd, b.as_ptr().cast(), b.len());
-        if n < 0 {
-            if *libc::__errno_location() == libc::EINTR {
+    // SAFETY: close_range on fd numbers this child does not use.
+    unsafe {
+        let mut first: u32 = 3;
+        for &k in keep {
+            if k < first as i32 {
                 continue;
             }
-            return;
+            if k as u32 > first {
+                libc::syscall(libc::SYS_close_range, first, k as u32 - 1, 0);
+            }
+            first = k as u32 + 1;
         }
-        b = &b[n as usize..];
+        libc::syscall(libc::SYS_close_range, first, u32::MAX, 0);
+    }
+}
+
+/// Write all of `b` to `fd`, retrying on EINTR (errors end it quietly).
+///
+/// # Safety
+/// `fd` must be an open fd; async-signal-safe.
+unsafe fn write_all(fd: i32, mut b: &[u8]) {
+    // SAFETY: write(2) of a borrowed slice, length and pointer from the same slice.
+    unsafe {
+        while !b.is_empty() {
+            let n = libc::write(fd, b.as_ptr().cast(), b.len());
+            if n < 0 {
+                if *libc::__errno_location() == libc::EINTR {
+                    continue;
+                }
+                return;
+            }
+            b = &b[n as usize..];
+        }
     }
 }

@@ -220,8 +220,16 @@ mod tests {
     #[test]
     fn monitor_arguments() {
         let args: Vec<std::ffi::OsString> = [
-            "--root", "/r", "--data-root", "/d", "--log-level", "debug", "--attached",
-            "--log-fds", "5,7", "abc",
+            "--root",
+            "/r",
+            "--data-root",
+            "/d",
+            "--log-level",
+            "debug",
+            "--attached",
+            "--log-fds",
+            "5,7",
+            "abc",
         ]
         .iter()
         .map(Into::into)
@@ -248,7 +256,11 @@ mod tests {
         let p = Pid::from_raw(1);
         assert_eq!(exit_code_of(WaitStatus::Exited(p, 3)), 3);
         assert_eq!(
-            exit_code_of(WaitStatus::Signaled(p, nix::sys::signal::Signal::SIGKILL, false)),
+            exit_code_of(WaitStatus::Signaled(
+                p,
+                nix::sys::signal::Signal::SIGKILL,
+                false
+            )),
             137
         );
     }

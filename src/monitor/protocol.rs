@@ -87,7 +87,10 @@ pub fn read_report(r: OwnedFd, timeout: Duration) -> Result<Vec<u8>, MonitorErro
         let left = deadline.saturating_duration_since(Instant::now());
         let ms = left.as_millis().min(i32::MAX as u128) as i32;
         let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
-        match nix::poll::poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+        match nix::poll::poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
             Ok(0) => return Err(MonitorError::Timeout),
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
@@ -178,7 +181,10 @@ mod tests {
         assert_eq!(itoa(i64::MIN, &mut b), b"-9223372036854775808");
         let mut line = [0u8; 24];
         assert_eq!(encode(MONITOR, 12, &mut line), b"M12\n");
-        assert_eq!(encode(CREATE_FAILED, i64::MIN, &mut line), b"F-9223372036854775808\n");
+        assert_eq!(
+            encode(CREATE_FAILED, i64::MIN, &mut line),
+            b"F-9223372036854775808\n"
+        );
         assert_eq!(parse_pid(b"1234"), Some(1234));
         assert_eq!(parse_pid(b" 1234\n"), Some(1234));
         assert_eq!(parse_pid(b""), None);
@@ -249,7 +255,10 @@ mod tests {
         assert_eq!(read_report(r, Duration::from_secs(5)).unwrap(), b"M1\nK2\n");
         let (r, w) = crate::sys::pipe().unwrap();
         File::from(w).write_all(b"M1\nF256\nboom").unwrap();
-        assert_eq!(read_report(r, Duration::from_secs(5)).unwrap(), b"M1\nF256\nboom");
+        assert_eq!(
+            read_report(r, Duration::from_secs(5)).unwrap(),
+            b"M1\nF256\nboom"
+        );
         let (r, _w) = crate::sys::pipe().unwrap();
         assert!(matches!(
             read_report(r, Duration::from_millis(30)),
