@@ -29,7 +29,7 @@ pub const CREATE_FAILED: u8 = b'F';
 pub const FAILED: u8 = b'E';
 
 /// A tagged number line (`M123\n`) in `buf`, without allocating: for the forked child.
-pub fn encode<'a>(tag: u8, v: i64, buf: &'a mut [u8; 24]) -> &'a [u8] {
+pub fn encode(tag: u8, v: i64, buf: &mut [u8; 24]) -> &[u8] {
     let mut digits = [0u8; 20];
     let d = itoa(v, &mut digits);
     buf[0] = tag;
