@@ -13,7 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cgroup::{self, CgroupError, ContainerCgroup};
+use crate::cgroup::{CgroupError, CgroupFs, ContainerCgroup};
 use crate::network::{NetworkError, Networks};
 use crate::record::Record;
 use crate::runtime::{Runtime, RuntimeError};
@@ -36,6 +36,7 @@ pub const CONTAINER_FILES: [&str; 5] = [
 pub struct Scope<'a> {
     pub store: &'a Store,
     pub networks: &'a Networks,
+    pub cgroups: &'static CgroupFs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,18 +118,23 @@ pub fn parent_marker(store: &Store, cgroups_path: &str) -> Option<ParentMarker> 
 
 /// Remove the container's cgroup in every hierarchy, and its parent if ocishim made it
 /// and it is now empty.
-pub fn cgroup(store: &Store, cgroups_path: &str) -> Result<(), TeardownError> {
+pub fn cgroup(
+    store: &Store,
+    cgroups: &'static CgroupFs,
+    cgroups_path: &str,
+) -> Result<(), TeardownError> {
     if cgroups_path.is_empty() {
         return Ok(());
     }
-    let cg = ContainerCgroup::at(cgroups_path);
+    let cg = ContainerCgroup::in_fs(cgroups, cgroups_path);
     let removed = cg.remove();
     if let Some(m) = parent_marker(store, cgroups_path) {
         if m.path.exists() {
             let _lock = store.lock(&m.key)?;
             cg.remove_parent_if_empty();
             let parent = cg.path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-            let gone = cgroup::all_mounts()
+            let gone = cgroups
+                .all_mounts()
                 .iter()
                 .all(|mnt| !mnt.join(parent).exists());
             if gone {
@@ -171,7 +177,7 @@ pub fn record(store: &Store, rec: &Record) -> Result<(), TeardownError> {
 /// returned.
 pub fn all(scope: &Scope, rec: &Record) -> Result<(), TeardownError> {
     let results = [
-        cgroup(scope.store, &rec.ocishim.cgroups_path),
+        cgroup(scope.store, scope.cgroups, &rec.ocishim.cgroups_path),
         network(scope.networks, rec),
         record(scope.store, rec),
     ];
@@ -223,7 +229,7 @@ mod tests {
         assert_eq!(parent_marker(&s, "/a/b/abc").unwrap().key, "cgparent-a%b");
         assert!(parent_marker(&s, "/abc").is_none());
         // No cgroup path: nothing to remove.
-        cgroup(&s, "").unwrap();
+        cgroup(&s, CgroupFs::host(), "").unwrap();
     }
 
     #[test]

@@ -272,6 +272,11 @@ impl ContainerCgroup {
         ContainerCgroup::with(Cow::Borrowed(CgroupFs::host()), cgroups_path)
     }
 
+    /// The cgroup at `cgroups_path` in a `fs` that lives as long as the process.
+    pub fn in_fs(fs: &'static CgroupFs, cgroups_path: &str) -> ContainerCgroup {
+        ContainerCgroup::with(Cow::Borrowed(fs), cgroups_path)
+    }
+
     /// The cgroup at `cgroups_path` in `fs`.
     pub fn new(fs: &CgroupFs, cgroups_path: &str) -> ContainerCgroup {
         ContainerCgroup::with(Cow::Owned(fs.clone()), cgroups_path)

@@ -349,6 +349,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         runtime: cli.runtime.clone(),
         runtime_root: cli.runtime_root.clone(),
         log_level: cli.log_level.clone(),
+        cgroups: crate::cgroup::CgroupFs::host(),
     };
     let mut out = std::io::stdout().lock();
     let print = |out: &mut std::io::StdoutLock, s: &str| {

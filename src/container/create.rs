@@ -195,11 +195,11 @@ pub(super) fn make_cgroup<'a>(
     let undo_path = path.clone();
     // Registered first: a creation that fails half-way may leave some hierarchies made.
     rb.push(step::CGROUP, move || {
-        teardown::cgroup(&ctx.store, &undo_path)
+        teardown::cgroup(&ctx.store, ctx.cgroups, &undo_path)
     });
-    let cg = ContainerCgroup::at(&path);
+    let cg = ctx.cgroup(&path);
     let marker = teardown::parent_marker(&ctx.store, &path);
-    if runtime_makes_cgroup(cfg, &cg, marker.as_ref().map(|m| m.path.as_path())) {
+    if runtime_makes_cgroup(ctx, cfg, &cg, marker.as_ref().map(|m| m.path.as_path())) {
         tracing::debug!(%id, "no limits under a standing parent: the runtime makes the cgroup");
         return Ok(());
     }
@@ -210,7 +210,11 @@ pub(super) fn make_cgroup<'a>(
         };
         // ocishim made the parent only if no hierarchy had it before.
         let parent = cg.path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-        let parent_existed = cgroup::all_mounts().iter().any(|m| m.join(parent).exists());
+        let parent_existed = ctx
+            .cgroups
+            .all_mounts()
+            .iter()
+            .any(|m| m.join(parent).exists());
         cg.create()?;
         if let (false, Some(m)) = (parent_existed, &marker) {
             let made = m.path.parent().map_or(Ok(()), fs::create_dir_all);
@@ -228,6 +232,7 @@ pub(super) fn make_cgroup<'a>(
 /// to write, and the parent stands in every hierarchy without ocishim's marker, so no
 /// removal of an emptied parent that ocishim made can race with the runtime's mkdir.
 fn runtime_makes_cgroup(
+    ctx: &Context,
     cfg: &ContainerConfig,
     cg: &ContainerCgroup,
     marker: Option<&std::path::Path>,
@@ -235,7 +240,7 @@ fn runtime_makes_cgroup(
     let (Some(marker), Some((parent, _))) = (marker, cg.path.rsplit_once('/')) else {
         return false;
     };
-    let mounts = cgroup::all_mounts();
+    let mounts = ctx.cgroups.all_mounts();
     cfg.resources == crate::config::Resources::default()
         && !marker.exists()
         && !mounts.is_empty()
@@ -371,7 +376,9 @@ pub(super) fn existing<'a>(ctx: &'a Context, rec: &Record, with_monitor: bool) -
         rb.push(step::NETWORK, move || teardown::network(&ctx.networks, &r));
     }
     let path = rec.ocishim.cgroups_path.clone();
-    rb.push(step::CGROUP, move || teardown::cgroup(&ctx.store, &path));
+    rb.push(step::CGROUP, move || {
+        teardown::cgroup(&ctx.store, ctx.cgroups, &path)
+    });
     let r = rec.clone();
     rb.push(step::RECORD, move || teardown::record(&ctx.store, &r));
     if with_monitor {

@@ -16,6 +16,9 @@ pub mod rollback;
 pub mod start;
 pub mod update;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -27,7 +30,7 @@ pub use remove::{kill, remove};
 pub use start::{run, start};
 pub use update::{stats, update};
 
-use crate::cgroup::ContainerCgroup;
+use crate::cgroup::{CgroupFs, ContainerCgroup};
 pub use crate::error::Error;
 use crate::network::Networks;
 use crate::record::{Brief, Record, Status};
@@ -45,6 +48,8 @@ pub struct Context {
     /// `--log-level` to pass on to the monitor.
     pub log_level: Option<String>,
     pub networks: Networks,
+    /// Where the cgroup filesystems are (the host's; a temp tree in tests).
+    pub cgroups: &'static CgroupFs,
 }
 
 impl Context {
@@ -54,12 +59,18 @@ impl Context {
         Ok(Runtime::new(&rec.ocishim.runtime, root)?)
     }
 
-    /// The store and networks, as teardown takes them.
+    /// The store, networks and cgroups, as teardown takes them.
     pub fn scope(&self) -> teardown::Scope<'_> {
         teardown::Scope {
             store: &self.store,
             networks: &self.networks,
+            cgroups: self.cgroups,
         }
+    }
+
+    /// The container's cgroup at `cgroups_path`.
+    pub fn cgroup(&self, cgroups_path: &str) -> ContainerCgroup {
+        ContainerCgroup::in_fs(self.cgroups, cgroups_path)
     }
 }
 
@@ -74,9 +85,9 @@ pub fn monitor_alive(rec: &Record) -> bool {
 }
 
 /// What the container's cgroup freezer says (None without a cgroup path or freezer file).
-fn frozen(cgroups_path: &str) -> Option<bool> {
+fn frozen(ctx: &Context, cgroups_path: &str) -> Option<bool> {
     (!cgroups_path.is_empty())
-        .then(|| ContainerCgroup::at(cgroups_path).frozen())
+        .then(|| ctx.cgroup(cgroups_path).frozen())
         .flatten()
 }
 
@@ -92,7 +103,7 @@ pub fn refresh(ctx: &Context, mut rec: Record, query_runtime: bool) -> Record {
     // Paused is not recorded by pause/resume: the container's cgroup freezer says it (one
     // small file read), so it is true whoever paused the container.
     if rec.state.status.is_running() {
-        if let Some(frozen) = frozen(&rec.ocishim.cgroups_path) {
+        if let Some(frozen) = frozen(ctx, &rec.ocishim.cgroups_path) {
             rec.state.set_paused(frozen);
         }
     }
@@ -152,7 +163,7 @@ fn running_container(ctx: &Context, query: &str) -> Result<(String, bool, Runtim
             && b.ocishim.monitor_pid > 0
             && store::process_alive(b.ocishim.monitor_pid, b.ocishim.monitor_start_time)
         {
-            let paused = frozen(&b.ocishim.cgroups_path).unwrap_or(b.state.paused);
+            let paused = frozen(ctx, &b.ocishim.cgroups_path).unwrap_or(b.state.paused);
             let root = b.ocishim.runtime_root.map(PathBuf::from);
             return Ok((b.id, paused, Runtime::new(&b.ocishim.runtime, root)?));
         }

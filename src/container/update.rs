@@ -3,7 +3,7 @@
 use super::bundle::build_spec;
 use super::prepare::prepare;
 use super::Context;
-use crate::cgroup::{self, ContainerCgroup};
+use crate::cgroup;
 use crate::config::{HostFacts, RawOptions};
 use crate::error::{io_err, Error};
 use crate::record::Record;
@@ -20,7 +20,7 @@ pub fn update(ctx: &Context, query: &str, raw: &RawOptions) -> Result<String, Er
         .clone()
         .ok_or_else(|| Error::NoStoredConfig(id.clone()))?;
     let new = raw.resources_over(&cfg.resources, &HostFacts::detect())?;
-    let cg = ContainerCgroup::at(&rec.ocishim.cgroups_path);
+    let cg = ctx.cgroup(&rec.ocishim.cgroups_path);
     if !cg.existing_dirs().is_empty() {
         let writes = cgroup::plan(&new, cg.version, cg.swap_accounting())?;
         cg.apply(&writes)?;
@@ -46,7 +46,7 @@ pub fn stats(ctx: &Context, query: &str) -> Result<(Record, cgroup::Stats), Erro
     let id = ctx.store.resolve(query)?;
     let rec = ctx.store.read(&id)?;
     let st = if rec.state.status.is_running() {
-        ContainerCgroup::at(&rec.ocishim.cgroups_path).stats()
+        ctx.cgroup(&rec.ocishim.cgroups_path).stats()
     } else {
         cgroup::Stats::default()
     };

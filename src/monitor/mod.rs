@@ -104,6 +104,7 @@ pub fn main_from_args(args: &[std::ffi::OsString]) -> i32 {
     let scope = teardown::Scope {
         store: &store,
         networks: &networks,
+        cgroups: crate::cgroup::CgroupFs::host(),
     };
     let pipes = a.log_fds.map(|(o, e)| launch::adopt_fds(o, e));
     match monitor(&scope, &a.id, a.attached, pipes) {
@@ -188,7 +189,9 @@ fn monitor(
     // An OOM kill: the init died of SIGKILL and the kernel counted an OOM kill in the
     // container's cgroup (read before anything removes it).
     let oom = code == 128 + libc::SIGKILL
-        && crate::cgroup::ContainerCgroup::at(&rec.ocishim.cgroups_path).oom_kills() > 0;
+        && crate::cgroup::ContainerCgroup::in_fs(scope.cgroups, &rec.ocishim.cgroups_path)
+            .oom_kills()
+            > 0;
     let finished = crate::log_file::format_time(std::time::SystemTime::now());
     // Under the container's lock (a `start` in flight holds it until the runtime's start
     // has returned: deleting the state under it would fail that start), delete the
