@@ -2,7 +2,8 @@
 """Validate OCI runtime-spec config.json files against the official schema (Draft 4).
 
 Usage: validate-spec.py SCHEMA_DIR FILE...   Exit 0 when all are valid; else print each
-error (file: path: message) and exit 1."""
+error (file: path: message) and exit 1. The schema is vendored in tests/oci-runtime-schema
+(see its SOURCE.md)."""
 import json
 import pathlib
 import sys

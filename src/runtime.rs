@@ -2,6 +2,7 @@
 //! resume, kill, delete. Errors carry the runtime's own last error message, read from its
 //! JSON log (`--log-format json`).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -55,6 +56,55 @@ pub struct State {
     pub pid: i32,
     #[serde(default)]
     pub bundle: String,
+}
+
+/// One runtime call; [`Runtime::args`] spells it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call<'a> {
+    /// `create --bundle B --pid-file P ID`, logging to `log`.
+    Create {
+        id: &'a str,
+        bundle: &'a Path,
+        pid_file: &'a Path,
+        log: &'a Path,
+    },
+    Start {
+        id: &'a str,
+    },
+    State {
+        id: &'a str,
+    },
+    Pause {
+        id: &'a str,
+    },
+    Resume {
+        id: &'a str,
+    },
+    /// `kill ID SIGNAL`; the signal as the runtime takes it (a name or a number).
+    Kill {
+        id: &'a str,
+        signal: &'a str,
+    },
+    /// `delete [--force] ID`.
+    Delete {
+        id: &'a str,
+        force: bool,
+    },
+}
+
+impl Call<'_> {
+    /// The runtime's subcommand, which is also the operation named in errors.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Call::Create { .. } => "create",
+            Call::Start { .. } => "start",
+            Call::State { .. } => "state",
+            Call::Pause { .. } => "pause",
+            Call::Resume { .. } => "resume",
+            Call::Kill { .. } => "kill",
+            Call::Delete { .. } => "delete",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -125,43 +175,72 @@ impl Runtime {
         self.root.as_deref()
     }
 
-    /// The base command: `RUNTIME [--root R] [--log LOG] --log-format json`.
-    pub fn command(&self, log: Option<&Path>) -> Command {
-        let mut c = Command::new(&self.path);
+    /// The arguments (after the program) of one call: `[--root R] [--log L] --log-format
+    /// json OP ...`; `--log` for `create` only.
+    pub fn args(&self, call: &Call) -> Vec<OsString> {
+        let mut a: Vec<OsString> = Vec::with_capacity(12);
         if let Some(r) = &self.root {
-            c.arg("--root").arg(r);
+            a.extend(["--root".into(), r.into()]);
         }
-        if let Some(l) = log {
-            c.arg("--log").arg(l);
+        if let Call::Create { log, .. } = call {
+            a.extend(["--log".into(), log.into()]);
         }
-        c.arg("--log-format").arg("json");
-        c
+        a.extend(["--log-format".into(), "json".into(), call.op().into()]);
+        match *call {
+            Call::Create {
+                id,
+                bundle,
+                pid_file,
+                ..
+            } => a.extend([
+                "--bundle".into(),
+                bundle.into(),
+                "--pid-file".into(),
+                pid_file.into(),
+                id.into(),
+            ]),
+            Call::Start { id } | Call::State { id } | Call::Pause { id } | Call::Resume { id } => {
+                a.push(id.into())
+            }
+            Call::Kill { id, signal } => a.extend([id.into(), signal.into()]),
+            Call::Delete { id, force } => {
+                if force {
+                    a.push("--force".into());
+                }
+                a.push(id.into());
+            }
+        }
+        a
     }
 
     /// The `create` command; the caller sets stdio and spawns it (the monitor does).
     pub fn create_command(&self, id: &str, bundle: &Path, pid_file: &Path, log: &Path) -> Command {
-        let mut c = self.command(Some(log));
-        c.arg("create")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg("--pid-file")
-            .arg(pid_file)
-            .arg(id);
+        let mut c = Command::new(&self.path);
+        c.args(self.args(&Call::Create {
+            id,
+            bundle,
+            pid_file,
+            log,
+        }));
         c
     }
 
-    fn run(&self, op: &'static str, args: &[&str]) -> Result<Vec<u8>, RuntimeError> {
-        let mut c = self.command(None);
-        c.args(args)
+    /// Run a call to completion: its stdout, or the runtime's last error.
+    fn run(&self, call: &Call) -> Result<Vec<u8>, RuntimeError> {
+        let op = call.op();
+        let args = self.args(call);
+        tracing::debug!(runtime = %self.name, ?args, "runtime call");
+        let out = Command::new(&self.path)
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        tracing::debug!(runtime = %self.name, ?args, "runtime call");
-        let out = c.output().map_err(|source| RuntimeError::Exec {
-            runtime: self.name.clone(),
-            op,
-            source,
-        })?;
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|source| RuntimeError::Exec {
+                runtime: self.name.clone(),
+                op,
+                source,
+            })?;
         if out.status.success() {
             return Ok(out.stdout);
         }
@@ -172,11 +251,11 @@ impl Runtime {
     }
 
     pub fn start(&self, id: &str) -> Result<(), RuntimeError> {
-        self.run("start", &["start", id]).map(drop)
+        self.run(&Call::Start { id }).map(drop)
     }
 
     pub fn state(&self, id: &str) -> Result<State, RuntimeError> {
-        let out = self.run("state", &["state", id])?;
+        let out = self.run(&Call::State { id })?;
         serde_json::from_slice(&out).map_err(|e| RuntimeError::BadState {
             runtime: self.name.clone(),
             why: e.to_string(),
@@ -193,23 +272,19 @@ impl Runtime {
     }
 
     pub fn pause(&self, id: &str) -> Result<(), RuntimeError> {
-        self.run("pause", &["pause", id]).map(drop)
+        self.run(&Call::Pause { id }).map(drop)
     }
 
     pub fn resume(&self, id: &str) -> Result<(), RuntimeError> {
-        self.run("resume", &["resume", id]).map(drop)
+        self.run(&Call::Resume { id }).map(drop)
     }
 
     pub fn kill(&self, id: &str, signal: &str) -> Result<(), RuntimeError> {
-        self.run("kill", &["kill", id, signal]).map(drop)
+        self.run(&Call::Kill { id, signal }).map(drop)
     }
 
     pub fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
-        if force {
-            self.run("delete", &["delete", "--force", id]).map(drop)
-        } else {
-            self.run("delete", &["delete", id]).map(drop)
-        }
+        self.run(&Call::Delete { id, force }).map(drop)
     }
 
     /// Delete, treating "does not exist" as done.
@@ -239,6 +314,115 @@ mod tests {
             "plain text error"
         );
         assert_eq!(last_error(""), None);
+    }
+
+    fn rt(root: Option<&str>) -> Runtime {
+        Runtime {
+            path: "/usr/bin/runc".into(),
+            root: root.map(PathBuf::from),
+            name: "runc".into(),
+        }
+    }
+
+    fn args(rt: &Runtime, call: Call) -> Vec<String> {
+        rt.args(&call)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn argv_of_each_call() {
+        let create = Call::Create {
+            id: "c1",
+            bundle: Path::new("/b"),
+            pid_file: Path::new("/b/init.pid"),
+            log: Path::new("/b/runtime.log"),
+        };
+        let cases: &[(Call, &[&str])] = &[
+            (
+                create,
+                &[
+                    "--log",
+                    "/b/runtime.log",
+                    "--log-format",
+                    "json",
+                    "create",
+                    "--bundle",
+                    "/b",
+                    "--pid-file",
+                    "/b/init.pid",
+                    "c1",
+                ],
+            ),
+            (
+                Call::Start { id: "c1" },
+                &["--log-format", "json", "start", "c1"],
+            ),
+            (
+                Call::State { id: "c1" },
+                &["--log-format", "json", "state", "c1"],
+            ),
+            (
+                Call::Pause { id: "c1" },
+                &["--log-format", "json", "pause", "c1"],
+            ),
+            (
+                Call::Resume { id: "c1" },
+                &["--log-format", "json", "resume", "c1"],
+            ),
+            (
+                Call::Kill {
+                    id: "c1",
+                    signal: "15",
+                },
+                &["--log-format", "json", "kill", "c1", "15"],
+            ),
+            (
+                Call::Delete {
+                    id: "c1",
+                    force: false,
+                },
+                &["--log-format", "json", "delete", "c1"],
+            ),
+            (
+                Call::Delete {
+                    id: "c1",
+                    force: true,
+                },
+                &["--log-format", "json", "delete", "--force", "c1"],
+            ),
+        ];
+        for &(call, want) in cases {
+            assert_eq!(args(&rt(None), call), want, "{call:?}");
+            let mut rooted = vec!["--root", "/run/rt"];
+            rooted.extend_from_slice(want);
+            assert_eq!(
+                args(&rt(Some("/run/rt")), call),
+                rooted,
+                "{call:?} with --root"
+            );
+        }
+    }
+
+    #[test]
+    fn create_command_spells_the_create_call() {
+        let r = rt(Some("/run/rt"));
+        let c = r.create_command(
+            "c1",
+            Path::new("/b"),
+            Path::new("/b/init.pid"),
+            Path::new("/b/runtime.log"),
+        );
+        assert_eq!(c.get_program(), "/usr/bin/runc");
+        let got: Vec<_> = c.get_args().collect();
+        let want = r.args(&Call::Create {
+            id: "c1",
+            bundle: Path::new("/b"),
+            pid_file: Path::new("/b/init.pid"),
+            log: Path::new("/b/runtime.log"),
+        });
+        assert_eq!(got, want.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
     }
 
     #[test]

@@ -11,9 +11,11 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 
 use crate::record::Record;
 
@@ -54,14 +56,15 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     })
 }
 
-/// An exclusive flock, released on drop.
+/// An exclusive flock, released on drop (by an unlock: a copy of the fd that a fork
+/// inherited does not keep it held).
 pub struct Lock {
-    _file: File,
+    _file: Flock<File>,
 }
 
 impl Lock {
     pub fn acquire(path: &Path) -> io::Result<Lock> {
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
@@ -69,14 +72,10 @@ impl Lock {
             .custom_flags(libc::O_CLOEXEC)
             .open(path)?;
         loop {
-            // SAFETY: flock on a valid fd we own.
-            let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if r == 0 {
-                return Ok(Lock { _file: file });
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            match Flock::lock(file, FlockArg::LockExclusive) {
+                Ok(f) => return Ok(Lock { _file: f }),
+                Err((f, Errno::EINTR)) => file = f,
+                Err((_, e)) => return Err(e.into()),
             }
         }
     }
@@ -85,15 +84,7 @@ impl Lock {
 /// 32 random bytes as 64 lowercase hex characters.
 pub fn new_id() -> String {
     let mut buf = [0u8; 32];
-    let mut filled = 0;
-    while filled < buf.len() {
-        // SAFETY: writing into our own buffer.
-        let n =
-            unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
-        if n > 0 {
-            filled += n as usize;
-        }
-    }
+    crate::sys::fill_random(&mut buf).expect("getrandom");
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -459,6 +450,20 @@ mod tests {
         assert!(matches!(s.resolve("web"), Err(StoreError::NotFound(_))));
         s.reserve_name("web", "new").unwrap();
         assert_eq!(s.list().unwrap().len(), 2);
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn lock_is_exclusive_until_dropped() {
+        let (s, base) = tmp_store();
+        let try_lock = || {
+            let f = File::open(s.lock_path("x")).unwrap();
+            Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e)
+        };
+        let held = s.lock("x").unwrap();
+        assert_eq!(try_lock().unwrap_err(), Errno::EWOULDBLOCK);
+        drop(held);
+        drop(try_lock().unwrap());
         fs::remove_dir_all(base).unwrap();
     }
 

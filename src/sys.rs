@@ -1,8 +1,19 @@
 //! Small wrappers over Linux calls that std and nix do not cover the way we need.
 
+// The crate denies unsafe code; the raw calls nix has no safe wrapper for live here.
+#![allow(unsafe_code)]
+
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{signal, SigHandler, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
 
 /// `pidfd_open(2)`: a handle on a process that cannot be confused with a later one of
 /// the same PID. None when the process is already gone.
@@ -10,7 +21,7 @@ pub fn pidfd_open(pid: i32) -> io::Result<Option<OwnedFd>> {
     if pid <= 0 {
         return Ok(None);
     }
-    // SAFETY: plain syscall with integer arguments.
+    // SAFETY: a plain syscall with integer arguments; it touches no memory of ours.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
         let e = io::Error::last_os_error();
@@ -19,31 +30,27 @@ pub fn pidfd_open(pid: i32) -> io::Result<Option<OwnedFd>> {
             _ => Err(e),
         };
     }
-    // SAFETY: the kernel just gave us this fd.
+    // SAFETY: the kernel just gave us this fd; nothing else owns it.
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
 }
 
 /// Wait until the process behind `fd` exits, or `timeout` passes. True when it exited.
 pub fn pidfd_wait(fd: &OwnedFd, timeout: Duration) -> bool {
+    poll_readable(fd.as_fd(), timeout).unwrap_or(false)
+}
+
+/// Wait until `fd` is readable or hung up (or in error: a read says which), for at most
+/// `timeout`. True when it is, false on timeout. Interrupted waits resume with the time
+/// left.
+pub fn poll_readable(fd: BorrowedFd, timeout: Duration) -> io::Result<bool> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let mut p = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut p, 1, ms) };
-        if r > 0 {
-            return true;
-        }
-        if r == 0 {
-            return false;
-        }
-        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return false;
+        let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        match poll(&mut [PollFd::new(fd, PollFlags::POLLIN)], ms) {
+            Ok(n) => return Ok(n > 0),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -64,45 +71,84 @@ pub fn wait_pid_gone(pid: i32, start_time: u64, timeout: Duration) -> bool {
 
 /// Reap a child of ours (blocking), ignoring how it ended.
 pub fn reap(pid: i32) {
-    let mut status = 0;
-    // SAFETY: waitpid on our own child.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
-        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-    {}
+    while let Err(Errno::EINTR) = waitpid(Pid::from_raw(pid), None) {}
 }
 
 /// Make this process a child subreaper: orphaned descendants (the container's init once
 /// the runtime exits) become our children.
 pub fn set_child_subreaper() -> io::Result<()> {
-    // SAFETY: prctl with integer arguments.
-    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(nix::sys::prctl::set_child_subreaper(true)?)
 }
 
-/// Clear FD_CLOEXEC so the fd survives exec.
+/// Clear FD_CLOEXEC so the fd survives exec. Two fcntl calls and no allocation: the
+/// monitor's forked child calls it.
 pub fn clear_cloexec(fd: i32) -> io::Result<()> {
-    // SAFETY: fcntl on an fd number; errors are reported.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFD);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    let flags = FdFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFD)?);
+    fcntl(fd, FcntlArg::F_SETFD(flags.difference(FdFlag::FD_CLOEXEC)))?;
     Ok(())
 }
 
 /// A pipe with both ends close-on-exec.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid 2-element array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
+}
+
+/// Fill `buf` from the kernel's random source (`getrandom(2)`, blocking until it is
+/// seeded); interrupted calls are retried.
+pub fn fill_random(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: the kernel writes at most `rest.len()` bytes at `rest`, a buffer we
+        // borrow mutably for the call.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+            continue;
+        }
+        filled += n as usize;
     }
-    // SAFETY: the kernel just gave us these fds.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(())
+}
+
+/// The signals an attached run forwards to its container.
+const FORWARDED: [Signal; 6] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+/// The last forwarded signal caught and not yet taken (0: none).
+static PENDING: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn note_signal(sig: libc::c_int) {
+    PENDING.store(sig, Ordering::SeqCst);
+}
+
+/// Catch SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 for an attached run: the
+/// handler only records the signal's number (the latest wins), for
+/// [`forward_signals_take`]. `signal(3)` semantics: interrupted calls restart.
+pub fn forward_signals_install() {
+    for sig in FORWARDED {
+        // SAFETY: the handler is async-signal-safe (one atomic store) and may run on any
+        // thread at any time; the previous disposition is not needed.
+        let _ = unsafe { signal(sig, SigHandler::Handler(note_signal)) };
+    }
+}
+
+/// The number of the last signal caught by [`forward_signals_install`]'s handler since the
+/// previous call, if any.
+pub fn forward_signals_take() -> Option<i32> {
+    match PENDING.swap(0, Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
 }
 
 /// Drop this process's resident pages of its own executable that it never wrote to
@@ -140,8 +186,9 @@ pub fn release_clean_exe_pages() {
         }
     }
     for (start, end) in ranges {
-        // SAFETY: clean, never-written file pages of our own executable: dropping them only
-        // makes the next access fault them in again from the file.
+        // SAFETY: the range is a whole mapping of our own executable, read from smaps; its
+        // pages are clean file pages (no anonymous copy-on-write ones): dropping them only
+        // makes the next access fault them in again from the file, and no memory is unmapped.
         unsafe {
             libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
         }
@@ -181,6 +228,71 @@ mod tests {
         assert_eq!(parse_signal("2"), Some(2));
         assert_eq!(parse_signal("0"), None);
         assert_eq!(parse_signal("NOPE"), None);
+    }
+
+    #[test]
+    fn poll_readable_times_out_then_sees_data_and_hangup() {
+        use std::io::Write;
+        let (r, w) = pipe().unwrap();
+        let t = Instant::now();
+        assert!(!poll_readable(r.as_fd(), Duration::from_millis(50)).unwrap());
+        // It did wait (a VM's clock may see a little less than the kernel's timer).
+        assert!(
+            t.elapsed() >= Duration::from_millis(40),
+            "{:?}",
+            t.elapsed()
+        );
+        std::fs::File::from(w.try_clone().unwrap())
+            .write_all(b"x")
+            .unwrap();
+        assert!(poll_readable(r.as_fd(), Duration::from_secs(5)).unwrap());
+        let (r2, w2) = pipe().unwrap();
+        drop(w2);
+        assert!(poll_readable(r2.as_fd(), Duration::ZERO).unwrap());
+        drop(w);
+    }
+
+    #[test]
+    fn cloexec_cleared() {
+        let (r, _w) = pipe().unwrap();
+        use std::os::fd::AsRawFd;
+        let fd = r.as_raw_fd();
+        let get = || FdFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFD).unwrap());
+        assert!(get().contains(FdFlag::FD_CLOEXEC));
+        clear_cloexec(fd).unwrap();
+        assert!(!get().contains(FdFlag::FD_CLOEXEC));
+        assert!(clear_cloexec(-1).is_err());
+    }
+
+    #[test]
+    fn random_fills() {
+        let mut a = [0u8; 300];
+        let mut b = [0u8; 300];
+        fill_random(&mut a).unwrap();
+        fill_random(&mut b).unwrap();
+        assert_ne!(a, b);
+        fill_random(&mut []).unwrap();
+    }
+
+    #[test]
+    fn reap_waits_for_the_child() {
+        #[allow(clippy::zombie_processes)] // reap() is the wait
+        let c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id() as i32;
+        reap(pid);
+        assert_eq!(
+            waitpid(Pid::from_raw(pid), None).unwrap_err(),
+            Errno::ECHILD
+        );
+    }
+
+    #[test]
+    fn forwarded_signal_is_taken_once() {
+        assert_eq!(forward_signals_take(), None);
+        note_signal(libc::SIGTERM);
+        note_signal(libc::SIGUSR1);
+        assert_eq!(forward_signals_take(), Some(libc::SIGUSR1));
+        assert_eq!(forward_signals_take(), None);
     }
 
     #[test]

@@ -582,7 +582,7 @@ fn options_reach_the_container() {
 fn generated_specs_validate_against_the_schema() {
     let env = Env::new();
     let r = env.rootfs();
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/oci-runtime-schema");
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oci-runtime-schema");
     assert!(
         schema.join("config-schema.json").exists(),
         "the OCI schema is missing at {}",
