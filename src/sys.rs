@@ -303,38 +303,3 @@ mod tests {
         c.wait().unwrap();
     }
 }
-
-// TEMP (replaced by the sys/nix branch): signal forwarding for attached runs.
-mod forward {
-    use std::sync::atomic::{AtomicI32, Ordering};
-
-    static PENDING: AtomicI32 = AtomicI32::new(0);
-
-    extern "C" fn handler(sig: libc::c_int) {
-        PENDING.store(sig, Ordering::SeqCst);
-    }
-
-    pub fn forward_signals_install() {
-        for sig in [
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-        ] {
-            // SAFETY: the handler only stores to an atomic.
-            unsafe {
-                libc::signal(sig, handler as *const () as libc::sighandler_t);
-            }
-        }
-    }
-
-    pub fn forward_signals_take() -> Option<i32> {
-        match PENDING.swap(0, Ordering::SeqCst) {
-            0 => None,
-            s => Some(s),
-        }
-    }
-}
-pub use forward::{forward_signals_install, forward_signals_take};

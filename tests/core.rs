@@ -528,8 +528,12 @@ fn killed_monitor_leaves_the_container_running() {
     let mpid = v["Ocishim"]["MonitorPid"].as_i64().unwrap() as i32;
     let pid = v["State"]["Pid"].as_i64().unwrap();
     assert!(mpid > 0);
-    // SAFETY: a PID this test's container run started (recorded by ocishim).
-    assert_eq!(unsafe { libc::kill(mpid, libc::SIGKILL) }, 0);
+    // A PID this test's container run started (recorded by ocishim).
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(mpid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     for _ in 0..250 {
         if !Path::new(&format!("/proc/{mpid}")).exists() {
             break;

@@ -307,8 +307,10 @@ fn prune_removes_what_a_lost_record_left() {
     let mpid = v["Ocishim"]["MonitorPid"].as_i64().unwrap() as i32;
     // Lose the record as a crash would: the monitor dies, the container is killed through
     // the runtime, the record directory disappears. Namespace, veth and address remain.
-    // SAFETY: a PID this test's run started.
-    unsafe { libc::kill(mpid, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(mpid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     let rt = std::process::Command::new(&env.runtime)
         .arg("--root")
         .arg(&env.runtime_root)

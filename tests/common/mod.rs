@@ -18,9 +18,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Fails (never skips) when the prerequisites are missing.
 pub fn require_root_and_runtime() -> String {
-    // SAFETY: geteuid has no preconditions.
     assert_eq!(
-        unsafe { libc::geteuid() },
+        nix::unistd::geteuid().as_raw(),
         0,
         "the integration tests must run as root (they drive a real OCI runtime)"
     );
