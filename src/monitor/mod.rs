@@ -142,10 +142,13 @@ fn monitor(
     if let Some((o, e)) = &pipes {
         for fd in [o.as_raw_fd(), e.as_raw_fd()] {
             // The runtimes we start must not inherit the pipes.
-            let _ = nix::fcntl::fcntl(
+            let set = nix::fcntl::fcntl(
                 fd,
                 nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
             );
+            if let Err(e) = set {
+                tracing::warn!(%id, "close-on-exec for the log pipes: {e}");
+            }
         }
     }
     let store = scope.store;
