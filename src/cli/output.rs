@@ -74,16 +74,20 @@ pub fn ps(
             format!("\"{}\"", truncate(&c, 20))
         }
     };
+    // docker's "RunningFor"/CREATED column: "5 minutes ago".
+    let ago = |time: &str| {
+        log_file::parse_time(time)
+            .map(|t| {
+                format!(
+                    "{} ago",
+                    human_duration(now.duration_since(t).unwrap_or_default())
+                )
+            })
+            .unwrap_or_default()
+    };
     if format == Some("json") {
         for r in &recs {
-            let created = log_file::parse_time(&r.created)
-                .map(|t| {
-                    format!(
-                        "{} ago",
-                        human_duration(now.duration_since(t).unwrap_or_default())
-                    )
-                })
-                .unwrap_or_default();
+            let created = ago(&r.created);
             let v = serde_json::json!({
                 "ID": id_of(&r.id),
                 "Image": r.image,
@@ -108,14 +112,7 @@ pub fn ps(
         "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
     );
     for r in &recs {
-        let created = log_file::parse_time(&r.created)
-            .map(|t| {
-                format!(
-                    "{} ago",
-                    human_duration(now.duration_since(t).unwrap_or_default())
-                )
-            })
-            .unwrap_or_default();
+        let created = ago(&r.created);
         let image = if no_trunc {
             r.image.clone()
         } else {

@@ -120,21 +120,11 @@ esac
     }
 
     fn container_dirs(&self) -> Vec<String> {
-        match fs::read_dir(self.ctx.store.containers_dir()) {
-            Ok(rd) => rd
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+        entries(&self.ctx.store.containers_dir())
     }
 
     fn names(&self) -> Vec<String> {
-        match fs::read_dir(self.ctx.store.names_dir()) {
-            Ok(rd) => rd
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+        entries(&self.ctx.store.names_dir())
     }
 
     fn parent_markers(&self) -> usize {
@@ -143,11 +133,14 @@ esac
     }
 }
 
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+/// The names in `dir`, sorted (none when it does not exist).
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
     v.sort();
     v
 }
@@ -174,10 +167,7 @@ fn a_failed_runtime_create_keeps_the_record_and_undoes_the_rest() {
     assert_eq!(rec.ocishim.monitor_pid, 0);
     // Undone: bundle, /etc files, runtime log, pid file, cgroup (and the parent made for
     // it, with its marker). Kept: the record, its directory, its name.
-    assert_eq!(
-        files_in(&f.ctx.store.container_dir(&id)),
-        ["config.v2.json"]
-    );
+    assert_eq!(entries(&f.ctx.store.container_dir(&id)), ["config.v2.json"]);
     assert!(f.cgroup_dirs().is_empty(), "{:?}", f.cgroup_dirs());
     assert_eq!(f.parent_markers(), 0);
     assert_eq!(f.names(), ["web"]);
@@ -251,8 +241,5 @@ fn an_undo_that_fails_is_kept_in_the_record() {
         rec.state.error
     );
     // The other undos still ran.
-    assert_eq!(
-        files_in(&f.ctx.store.container_dir(&id)),
-        ["config.v2.json"]
-    );
+    assert_eq!(entries(&f.ctx.store.container_dir(&id)), ["config.v2.json"]);
 }
