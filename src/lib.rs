@@ -9,6 +9,7 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod exit_code;
+pub mod image;
 pub mod log_file;
 pub mod monitor;
 pub mod network;
