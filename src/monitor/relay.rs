@@ -34,26 +34,40 @@ pub fn relay(log_path: &Path, out: OwnedFd, err: OwnedFd) -> io::Result<()> {
     ];
     let mut buf = vec![0u8; BUF];
     loop {
-        let open: Vec<usize> = (0..fds.len()).filter(|&i| fds[i].0.is_some()).collect();
-        if open.is_empty() {
-            return Ok(());
-        }
-        let ready: Vec<bool> = {
-            let mut pfds: Vec<PollFd> = open
-                .iter()
-                .filter_map(|&i| fds[i].0.as_ref())
-                .map(|f| PollFd::new(f.as_fd(), PollFlags::POLLIN))
-                .collect();
-            match nix::poll::poll(&mut pfds, PollTimeout::NONE) {
+        // Which pipes are still open and, of those, which have something (or EOF).
+        let mut ready = [false; 2];
+        {
+            let [out, err] = &fds;
+            let mut pfds: [Option<PollFd>; 2] = [
+                out.0
+                    .as_ref()
+                    .map(|f| PollFd::new(f.as_fd(), PollFlags::POLLIN)),
+                err.0
+                    .as_ref()
+                    .map(|f| PollFd::new(f.as_fd(), PollFlags::POLLIN)),
+            ];
+            let polled = match &mut pfds {
+                [None, None] => return Ok(()),
+                [Some(a), Some(b)] => {
+                    let mut both = [*a, *b];
+                    let r = nix::poll::poll(&mut both, PollTimeout::NONE);
+                    ready = both.map(|p| p.any().unwrap_or(false));
+                    r
+                }
+                [Some(one), None] | [None, Some(one)] => {
+                    let r = nix::poll::poll(std::slice::from_mut(one), PollTimeout::NONE);
+                    let i = usize::from(out.0.is_none());
+                    ready[i] = one.any().unwrap_or(false);
+                    r
+                }
+            };
+            match polled {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             }
-            pfds.iter()
-                .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-                .collect()
-        };
-        for (&i, ready) in open.iter().zip(ready) {
+        }
+        for (i, ready) in ready.into_iter().enumerate() {
             if !ready {
                 continue;
             }
