@@ -6,7 +6,7 @@
 //! relative to a base directory (the image store's short links, as containers-storage
 //! does: `l/<16 hex>`), and the mount runs on a thread of its own that has unshared its
 //! working directory (`unshare(CLONE_FS)` + `chdir(base)`): the rest of the process keeps
-//! its own. 120 layers take about 2 KiB of options.
+//! its own. 120 layers take about 2.3 KiB of options.
 
 use std::fs;
 use std::io;
@@ -187,7 +187,7 @@ mod tests {
     fn a_hundred_and_twenty_layers_fit_in_a_page() {
         let lowers: Vec<String> = (0..120).map(|i| format!("l/{i:016x}")).collect();
         let o = options(&overlay(&lowers, true)).unwrap();
-        assert!(o.len() < 2200, "{}", o.len());
+        assert!(o.len() < 2500, "{}", o.len());
         let lowers: Vec<String> = (0..250).map(|i| format!("l/{i:016x}")).collect();
         assert!(matches!(
             options(&overlay(&lowers, true)),
