@@ -557,3 +557,24 @@ fn missing_dest_fails() {
     assert!(matches!(r, Err(UnpackError::Dest { .. })), "{r:?}");
     c.check_outside();
 }
+
+#[test]
+fn pax_path_with_dotdot_is_refused() {
+    let c = Case::new();
+    let tar = Tar::new()
+        .pax(&[("path", b"../outside/victim")])
+        .file("harmless", 0o777, b"evil")
+        .bytes();
+    let e = refused(c.unpack(tar));
+    assert!(e.contains("../outside/victim"), "{e}");
+    assert!(!c.dest.join("harmless").exists());
+}
+
+#[test]
+fn root_entry_must_be_a_directory() {
+    let c = Case::new();
+    refused(c.unpack(Tar::new().file("./", 0o644, b"x").bytes()));
+    let c = Case::new();
+    refused(c.unpack(Tar::new().symlink(".", &c.outside_str()).bytes()));
+    assert!(c.meta("").is_dir());
+}
