@@ -1,3 +1,4 @@
 //! Images: references, the content-addressed store, layer unpacking, archives and the
 //! per-container overlay rootfs. Image work runs in the CLI process, never in a monitor.
 pub mod rootfs;
+pub mod unpack;
