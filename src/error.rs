@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::cgroup::CgroupError;
 use crate::config::ConfigError;
+use crate::image::ImageError;
 use crate::monitor::MonitorError;
 use crate::network::NetworkError;
 use crate::record::Status;
@@ -32,6 +33,8 @@ pub enum Error {
     Monitor(#[from] MonitorError),
     #[error(transparent)]
     Teardown(#[from] TeardownError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
     /// The rootfs given with --rootfs cannot be used.
     #[error("rootfs {}: {why}", path.display())]
     Rootfs { path: PathBuf, why: String },
@@ -80,6 +83,9 @@ pub enum Error {
     BadSignal(String),
     #[error("configured logging driver does not support reading")]
     NoLogs,
+    /// A command used in a way it refuses (docker's words).
+    #[error("{0}")]
+    Usage(String),
     /// Errors already printed one a line (rm of several containers).
     #[error("some containers could not be removed")]
     Reported,

@@ -346,7 +346,8 @@ impl Record {
                 working_dir: cfg.workdir.clone().unwrap_or_default(),
                 labels: cfg.labels.clone(),
             },
-            image: cfg.image.clone(),
+            // docker's: the image's ID (Config.Image keeps the name as given).
+            image: cfg.image_id.clone().unwrap_or_else(|| cfg.image.clone()),
             name: format!("/{name}"),
             host_config: HostConfig {
                 binds: cfg.binds_raw.clone(),

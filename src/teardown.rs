@@ -53,6 +53,32 @@ pub enum TeardownError {
     Remove { path: PathBuf, source: io::Error },
     #[error("the monitor (pid {0}) is still alive {secs} s after the kill", secs = KILL_TIMEOUT.as_secs())]
     MonitorAlive(i32),
+    #[error(transparent)]
+    Rootfs(#[from] crate::image::rootfs::RootfsError),
+}
+
+/// Where a container made from an image has its overlay, in its directory.
+pub struct OverlayDirs {
+    /// The merged tree: the bundle's root.path.
+    pub target: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
+pub fn overlay_dirs(store: &Store, id: &str) -> OverlayDirs {
+    let dir = store.container_dir(id);
+    OverlayDirs {
+        target: dir.join("rootfs"),
+        upper: dir.join("upper"),
+        work: dir.join("work"),
+    }
+}
+
+/// Unmount a container's overlay and remove its merged, upper and work directories.
+pub fn rootfs(store: &Store, id: &str) -> Result<(), TeardownError> {
+    let d = overlay_dirs(store, id);
+    crate::image::rootfs::remove(&d.target, &d.upper, &d.work)?;
+    Ok(())
 }
 
 /// Kill the container's processes and delete the runtime's state (gone already is fine).
@@ -172,14 +198,26 @@ pub fn record(store: &Store, rec: &Record) -> Result<(), TeardownError> {
     Ok(())
 }
 
-/// Everything of a container whose processes are gone: cgroup, network, then the record
-/// with its directory. Every part is tried; each failure is logged and the first one
-/// returned.
+/// Everything of a container whose processes are gone: cgroup, network, its image's
+/// overlay, then the record with its directory. Every part is tried (but the record stays
+/// while its overlay could not be unmounted: removing the directory would reach into the
+/// mount); each failure is logged and the first one returned.
 pub fn all(scope: &Scope, rec: &Record) -> Result<(), TeardownError> {
+    let from_image = rec.ocishim.config.as_ref().is_some_and(|c| c.from_image);
+    let overlay = if from_image {
+        rootfs(scope.store, &rec.id)
+    } else {
+        Ok(())
+    };
+    let record = match &overlay {
+        Ok(()) => record(scope.store, rec),
+        Err(_) => Ok(()),
+    };
     let results = [
         cgroup(scope.store, scope.cgroups, &rec.ocishim.cgroups_path),
         network(scope.networks, rec),
-        record(scope.store, rec),
+        overlay,
+        record,
     ];
     let mut first = None;
     for e in results.into_iter().filter_map(Result::err) {

@@ -3,5 +3,6 @@
 //! Each turns argv into the same `ContainerConfig` and calls `container`.
 
 pub mod fast;
+pub mod images;
 pub mod native;
 pub mod output;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use super::images;
 use super::output;
 use crate::config::ConfigError;
 use crate::config::{HostFacts, RawOptions};
@@ -126,8 +127,106 @@ pub enum Command {
     /// Bridge networks.
     #[command(subcommand)]
     Network(NetworkCmd),
+    /// Load images from a docker-archive or an OCI image layout (tar, or a directory).
+    Load {
+        /// The archive (default: standard input).
+        #[arg(short = 'i', long = "input")]
+        input: Option<PathBuf>,
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Write images as one docker-archive.
+    Save {
+        /// The file (default: standard output, which must not be a terminal).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// An image of one layer from a plain rootfs tarball (`-` for standard input).
+    Import {
+        file: String,
+        reference: Option<String>,
+    },
+    /// List images.
+    Images(ImagesArgs),
+    /// Remove images.
+    Rmi {
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Name an image anew: SOURCE (name or ID) as TARGET.
+    Tag { source: String, target: String },
+    /// Images: ls, inspect, rm, prune, load, save, import, tag.
+    #[command(subcommand)]
+    Image(ImageCmd),
     /// Print version information.
     Version,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ImagesArgs {
+    /// Only the IDs.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// "json": one JSON object per line
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Only images of this repository (NAME or NAME:TAG).
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCmd {
+    /// List images.
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Print images' records as a JSON array (docker's shape).
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove images.
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove images no container uses: untagged ones, or with -a every one.
+    Prune {
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Accepted for docker's spelling: ocishim never asks.
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+    /// As `ocishim load`.
+    Load {
+        #[arg(short = 'i', long = "input")]
+        input: Option<PathBuf>,
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// As `ocishim save`.
+    Save {
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// As `ocishim import`.
+    Import {
+        file: String,
+        reference: Option<String>,
+    },
+    /// As `ocishim tag`.
+    Tag { source: String, target: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -350,6 +449,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         runtime_root: cli.runtime_root.clone(),
         log_level: cli.log_level.clone(),
         cgroups: crate::cgroup::CgroupFs::host(),
+        images: crate::image::store::ImageStore::new(cli.data_root.join("image")),
     };
     let mut out = std::io::stdout().lock();
     let print = |out: &mut std::io::StdoutLock, s: &str| {
@@ -496,6 +596,23 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             print(&mut out, &container::spec_json(&ctx, &cfg)?);
             Ok(0)
         }
+        Command::Load { input, quiet } => {
+            images::run(&ctx, &mut out, ImageCmd::Load { input, quiet })
+        }
+        Command::Save { output, images: i } => {
+            images::run(&ctx, &mut out, ImageCmd::Save { output, images: i })
+        }
+        Command::Import { file, reference } => {
+            images::run(&ctx, &mut out, ImageCmd::Import { file, reference })
+        }
+        Command::Images(a) => images::run(&ctx, &mut out, ImageCmd::Ls(a)),
+        Command::Rmi { force, images: i } => {
+            images::run(&ctx, &mut out, ImageCmd::Rm { force, images: i })
+        }
+        Command::Tag { source, target } => {
+            images::run(&ctx, &mut out, ImageCmd::Tag { source, target })
+        }
+        Command::Image(c) => images::run(&ctx, &mut out, c),
         Command::Version => {
             print(
                 &mut out,

@@ -90,7 +90,7 @@ pub fn ps(
             let created = ago(&r.created);
             let v = serde_json::json!({
                 "ID": id_of(&r.id),
-                "Image": r.image,
+                "Image": r.config.image,
                 "Command": command(r),
                 "CreatedAt": r.created,
                 "RunningFor": created,
@@ -113,10 +113,11 @@ pub fn ps(
     );
     for r in &recs {
         let created = ago(&r.created);
+        // The image as given (docker's `ps` shows Config.Image).
         let image = if no_trunc {
-            r.image.clone()
+            r.config.image.clone()
         } else {
-            truncate(&r.image, 22)
+            truncate(&r.config.image, 22)
         };
         let _ = writeln!(
             out,

@@ -11,12 +11,14 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 mod caps;
+mod image;
 mod mounts;
 mod options;
 mod parse;
 mod resources;
 
 pub use caps::{all_caps, effective_caps, normalize_cap, DEFAULT_CAPS};
+pub use image::{apply_image, ImageExtras};
 pub use mounts::{clean_path, parse_device, parse_tmpfs, parse_volume};
 pub use parse::{
     merge_env, parse_bytes, parse_cpuset, parse_nano_cpus, parse_ulimit, validate_name,
@@ -167,7 +169,14 @@ pub struct DeviceMapping {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerConfig {
     pub name: Option<String>,
+    /// The image as given (IMAGE), or the --rootfs path.
     pub image: String,
+    /// IMAGE, not --rootfs: `rootfs` is the container's overlay, set at create.
+    #[serde(default)]
+    pub from_image: bool,
+    /// The image's ID (its config's digest), set at create.
+    #[serde(default)]
+    pub image_id: Option<String>,
     pub rootfs: PathBuf,
     pub entrypoint: Vec<String>,
     pub cmd: Vec<String>,

@@ -30,12 +30,10 @@ impl RawOptions {
                 };
                 (abs.display().to_string(), abs)
             }
+            // The rootfs comes from the image when the container is created.
             None => match args.next() {
-                Some(img) => {
-                    return Err(ConfigError::Invalid(format!(
-                        "image {img:?}: images are not supported yet, use --rootfs DIR"
-                    )))
-                }
+                Some(img) if !img.is_empty() => (img, std::path::PathBuf::new()),
+                Some(_) => return Err(ConfigError::Invalid("invalid reference format".into())),
                 None => {
                     return Err(ConfigError::Invalid(
                         "an image or --rootfs DIR is required".into(),
@@ -48,7 +46,9 @@ impl RawOptions {
             None | Some("") => Vec::new(),
             Some(e) => vec![e.to_string()],
         };
-        if cmd.is_empty() && entrypoint.is_empty() {
+        let from_image = rootfs.as_os_str().is_empty();
+        // An image may bring its own command (checked once its config is merged).
+        if cmd.is_empty() && entrypoint.is_empty() && !from_image {
             return Err(ConfigError::Invalid("No command specified".into()));
         }
 
@@ -76,7 +76,12 @@ impl RawOptions {
                 from_flags.push(kv);
             }
         }
-        let env = merge_env(&[&[DEFAULT_PATH.to_string()], &from_files, &from_flags]);
+        // With an image, its Env comes between docker's PATH and these (apply_image).
+        let env = if from_image {
+            merge_env(&[&from_files, &from_flags])
+        } else {
+            merge_env(&[&[DEFAULT_PATH.to_string()], &from_files, &from_flags])
+        };
 
         if let Some(w) = &self.workdir {
             if !w.starts_with('/') {
@@ -270,6 +275,8 @@ impl RawOptions {
         Ok(ContainerConfig {
             name,
             image,
+            from_image,
+            image_id: None,
             rootfs,
             entrypoint,
             cmd,
@@ -393,11 +400,9 @@ mod tests {
         let mut r = raw(&[]);
         r.rootfs = None;
         r.args = vec!["busybox".into()];
-        assert!(r
-            .into_config(&host())
-            .unwrap_err()
-            .to_string()
-            .contains("not supported"));
+        let c = r.into_config(&host()).unwrap();
+        assert!(c.from_image && c.image == "busybox" && c.cmd.is_empty());
+        assert_eq!(c.env, Vec::<String>::new(), "the image's Env comes first");
         assert_eq!(
             raw(&[]).into_config(&host()).unwrap_err().to_string(),
             "No command specified"

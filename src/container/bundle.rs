@@ -43,8 +43,16 @@ pub fn build_spec(
 
 /// `spec`: the config.json `run` would use, creating nothing.
 pub fn spec_json(ctx: &Context, cfg: &ContainerConfig) -> Result<String, Error> {
-    let prep = prepare(cfg)?;
     let id = store::new_id();
+    let mut cfg = cfg.clone();
+    let cfg = &mut cfg;
+    let mut layers = Vec::new();
+    if cfg.from_image {
+        let image = super::images::for_run(ctx, cfg, !cfg.entrypoint.is_empty())?;
+        cfg.rootfs = crate::teardown::overlay_dirs(&ctx.store, &id).target;
+        layers = image.layers;
+    }
+    let prep = prepare(cfg, &layers)?;
     let mut rec = Record::new(&id, "spec", cfg, now());
     set_paths(ctx, &mut rec);
     if let NetworkMode::Bridge(_) = cfg.network {

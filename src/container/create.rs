@@ -20,6 +20,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::bundle::{self, set_paths};
+use super::images::{self, RunImage};
 use super::prepare::{cgroups_path, prepare, Prepared};
 use super::rollback::Rollback;
 use super::{now, refresh, Context};
@@ -27,6 +28,8 @@ use crate::cgroup::{self, ContainerCgroup};
 use crate::config::{ContainerConfig, LogDriver, NetworkMode};
 use crate::error::{io_err, Error};
 use crate::exit_code;
+use crate::image::rootfs::{self, Overlay};
+use crate::image::ImageError;
 use crate::monitor::{self, protocol};
 use crate::network::NetworkDef;
 use crate::record::{EndpointSettings, Record};
@@ -43,6 +46,7 @@ pub mod step {
     pub const CGROUP: &str = "cgroup";
     pub const NETWORK: &str = "network";
     pub const RECORD: &str = "record";
+    pub const ROOTFS: &str = "rootfs";
     pub const BUNDLE: &str = "bundle";
     pub const MONITOR: &str = "monitor";
 }
@@ -115,20 +119,28 @@ pub fn create(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<S
 /// guard comes back uncommitted: the caller commits it once its own part succeeded.
 pub(super) fn create_monitored(
     ctx: &Context,
-    cfg: ContainerConfig,
+    mut cfg: ContainerConfig,
     opts: CreateOpts,
 ) -> Result<(Record, MonitorStarted, Rollback<'_>), Error> {
     // Checks before anything exists: bad input leaves nothing behind.
     let runtime = Runtime::new(&ctx.runtime, ctx.runtime_root.clone())?;
-    let prep = prepare(&cfg)?;
-    let net = plan_network(ctx, &cfg)?;
     let id = store::new_id();
+    let image = image_for(ctx, &mut cfg, &id)?;
+    let layers = image.as_ref().map(|i| i.layers.as_slice()).unwrap_or(&[]);
+    let prep = prepare(&cfg, layers)?;
+    let net = plan_network(ctx, &cfg)?;
     ctx.store.init()?;
     let mut rb = Rollback::new();
     let mut rec = None;
-    match steps(
-        ctx, &cfg, &prep, net, &runtime, &id, opts, &mut rb, &mut rec,
-    ) {
+    let plan = Plan {
+        cfg: &cfg,
+        prep: &prep,
+        image: image.as_ref(),
+        runtime: &runtime,
+        id: &id,
+        opts,
+    };
+    match steps(ctx, &plan, net, &mut rb, &mut rec) {
         Ok(m) => Ok((rec.expect("the record step ran"), m, rb)),
         Err(e) => match rec {
             Some(rec) => Err(fail(ctx, &rec, rb, e)),
@@ -141,27 +153,75 @@ pub(super) fn create_monitored(
     }
 }
 
+/// What create checked and resolved before making anything.
+struct Plan<'p> {
+    cfg: &'p ContainerConfig,
+    prep: &'p Prepared,
+    image: Option<&'p RunImage>,
+    runtime: &'p Runtime,
+    id: &'p str,
+    opts: CreateOpts,
+}
+
+/// The image of a container made from IMAGE (its config merged into `cfg`, whose rootfs
+/// becomes the container's overlay); None for --rootfs.
+fn image_for(
+    ctx: &Context,
+    cfg: &mut ContainerConfig,
+    id: &str,
+) -> Result<Option<RunImage>, Error> {
+    if !cfg.from_image {
+        return Ok(None);
+    }
+    let entrypoint_given = !cfg.entrypoint.is_empty();
+    let image = images::for_run(ctx, cfg, entrypoint_given)?;
+    cfg.rootfs = teardown::overlay_dirs(&ctx.store, id).target;
+    Ok(Some(image))
+}
+
 /// The steps of create, in order (the README's data flow names the same).
-#[allow(clippy::too_many_arguments)]
 fn steps<'a>(
     ctx: &'a Context,
-    cfg: &ContainerConfig,
-    prep: &Prepared,
+    p: &Plan,
     net: NetPlan,
-    runtime: &Runtime,
-    id: &str,
-    opts: CreateOpts,
     rb: &mut Rollback<'a>,
     out: &mut Option<Record>,
 ) -> Result<MonitorStarted, Error> {
-    let name = reserve_name(ctx, cfg, id, rb)?;
-    make_cgroup(ctx, cfg, id, rb)?;
-    let mut rec = new_record(ctx, id, &name, cfg, runtime);
+    let name = reserve_name(ctx, p.cfg, p.id, rb)?;
+    make_cgroup(ctx, p.cfg, p.id, rb)?;
+    let mut rec = new_record(ctx, p.id, &name, p.cfg, p.runtime);
     attach_network(ctx, net, &mut rec, rb)?;
     write_record(ctx, &rec, rb)?;
     let rec = out.insert(rec);
-    write_bundle(ctx, rec, cfg, prep, rb)?;
-    start_monitor(ctx, rec, cfg, opts, rb)
+    if let Some(image) = p.image {
+        mount_rootfs(ctx, &rec.id, &image.lowers, rb)?;
+    }
+    write_bundle(ctx, rec, p.cfg, p.prep, rb)?;
+    start_monitor(ctx, rec, p.cfg, p.opts, rb)
+}
+
+/// Step `rootfs`: the container's overlay of its image's layers (registered first: a
+/// mount that fails half-way may leave its directories).
+pub(super) fn mount_rootfs<'a>(
+    ctx: &'a Context,
+    id: &str,
+    lowers: &[String],
+    rb: &mut Rollback<'a>,
+) -> Result<(), Error> {
+    let dirs = teardown::overlay_dirs(&ctx.store, id);
+    let undo_id = id.to_string();
+    rb.push(step::ROOTFS, move || teardown::rootfs(&ctx.store, &undo_id));
+    rootfs::mount(&Overlay {
+        base: ctx.images.root(),
+        lowers,
+        upper: &dirs.upper,
+        work: &dirs.work,
+        target: &dirs.target,
+        volatile: false,
+    })
+    .map_err(ImageError::from)?;
+    tracing::debug!(%id, layers = lowers.len(), "rootfs mounted");
+    Ok(())
 }
 
 /// Step `name`: reserve the name (or a generated one) for the ID.

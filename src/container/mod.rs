@@ -9,6 +9,7 @@
 pub mod attach;
 pub mod bundle;
 pub mod create;
+pub mod images;
 pub mod pause;
 pub mod prepare;
 pub mod remove;
@@ -32,6 +33,7 @@ pub use update::{stats, update};
 
 use crate::cgroup::{CgroupFs, ContainerCgroup};
 pub use crate::error::Error;
+use crate::image::store::ImageStore;
 use crate::network::Networks;
 use crate::record::{Brief, Record, Status};
 use crate::runtime::Runtime;
@@ -50,6 +52,8 @@ pub struct Context {
     pub networks: Networks,
     /// Where the cgroup filesystems are (the host's; a temp tree in tests).
     pub cgroups: &'static CgroupFs,
+    /// The image store (`<data-root>/image`).
+    pub images: ImageStore,
 }
 
 impl Context {

@@ -4,13 +4,14 @@
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::config::{ContainerConfig, NetworkMode};
 use crate::error::Error;
 use crate::spec::{self, ResolvedDevice};
 
-/// Check what can be checked before anything exists: rootfs, user, devices, bind sources.
+/// What `prepare` resolved: the user (from the rootfs's /etc/passwd and /etc/group) and the
+/// devices.
 pub struct Prepared {
     pub user: spec::ResolvedUser,
     pub devices: Vec<ResolvedDevice>,
@@ -84,23 +85,36 @@ fn host_devices() -> Vec<ResolvedDevice> {
     out
 }
 
-pub fn prepare(cfg: &ContainerConfig) -> Result<Prepared, Error> {
-    match fs::metadata(&cfg.rootfs) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(Error::Rootfs {
-                path: cfg.rootfs.clone(),
-                why: "not a directory".into(),
-            })
+/// Check what can be checked before anything exists. `layers`: an image's unpacked layers,
+/// topmost first (its overlay is not mounted yet); empty for a --rootfs directory or a
+/// mounted overlay.
+pub fn prepare(cfg: &ContainerConfig, layers: &[PathBuf]) -> Result<Prepared, Error> {
+    // An image's layers before its overlay is mounted; the tree itself after (start of
+    // an exited container, update).
+    let read = |p: &str| {
+        if !layers.is_empty() {
+            read_from_layers(layers, p)
+        } else {
+            fs::read_to_string(cfg.rootfs.join(p)).unwrap_or_default()
         }
-        Err(e) => {
-            return Err(Error::Rootfs {
-                path: cfg.rootfs.clone(),
-                why: e.to_string(),
-            })
+    };
+    if layers.is_empty() {
+        match fs::metadata(&cfg.rootfs) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::Rootfs {
+                    path: cfg.rootfs.clone(),
+                    why: "not a directory".into(),
+                })
+            }
+            Err(e) => {
+                return Err(Error::Rootfs {
+                    path: cfg.rootfs.clone(),
+                    why: e.to_string(),
+                })
+            }
         }
     }
-    let read = |p: &str| fs::read_to_string(cfg.rootfs.join(p)).unwrap_or_default();
     let user = spec::resolve_user(cfg.user.as_deref(), &read("etc/passwd"), &read("etc/group"))?;
     let mut devices = Vec::new();
     for d in &cfg.devices {
@@ -115,6 +129,35 @@ pub fn prepare(cfg: &ContainerConfig) -> Result<Prepared, Error> {
         }
     }
     Ok(Prepared { user, devices })
+}
+
+/// A file of an image's merged tree, read from its unpacked layers (topmost first) before
+/// anything is mounted: the first layer that has the name decides. A whiteout there (a
+/// character device 0/0), a symlink or anything but a regular file reads as empty (a
+/// link is not followed: it could lead out of the layer).
+pub fn read_from_layers(layers: &[PathBuf], name: &str) -> String {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    for l in layers {
+        let p = l.join(name);
+        let Ok(md) = fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if !md.is_file() {
+            return String::new();
+        }
+        let mut text = String::new();
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p);
+        if let Ok(f) = opened {
+            // /etc/passwd and /etc/group: a few KiB; never more than 1 MiB read.
+            let _ = f.take(1 << 20).read_to_string(&mut text);
+        }
+        return text;
+    }
+    String::new()
 }
 
 /// The hostname a container gets.

@@ -7,11 +7,13 @@ use std::fs;
 
 use super::create::{self, create_monitored, existing, fail, set_created, set_monitor};
 use super::create::{CreateOpts, MonitorStarted};
+use super::images;
 use super::prepare::prepare;
 use super::rollback::Rollback;
 use super::{monitor_alive, now, Context};
 use crate::config::ContainerConfig;
 use crate::error::Error;
+use crate::image::rootfs;
 use crate::record::{Record, Status};
 
 /// `create` then `start`. Returns the ID.
@@ -38,7 +40,7 @@ pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
         .config
         .clone()
         .ok_or_else(|| Error::NoStoredConfig(id.clone()))?;
-    let prep = prepare(&cfg)?;
+    let prep = prepare(&cfg, &[])?;
     let mut rb = existing(ctx, &rec, false);
     let recreated = (|| {
         match fs::remove_file(ctx.store.runtime_log_path(&id)) {
@@ -48,6 +50,11 @@ pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
             _ => {}
         }
         create::make_cgroup(ctx, &cfg, &id, &mut rb)?;
+        // An image's overlay stays mounted until rm; after a reboot it is made again.
+        if cfg.from_image && !rootfs::is_mounted(&cfg.rootfs) {
+            let image = images::image_of(ctx, &cfg)?;
+            create::mount_rootfs(ctx, &id, &image.lowers, &mut rb)?;
+        }
         create::write_bundle(ctx, &rec, &cfg, &prep, &mut rb)?;
         let m = create::start_monitor(ctx, &rec, &cfg, CreateOpts::default(), &mut rb)?;
         ctx.store.update(&id, |r| set_created(r, &m))?;

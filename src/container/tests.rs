@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::cgroup::{CgroupFs, Mount, Version};
 use crate::config::{ContainerConfig, HostFacts, RawOptions};
+use crate::image::store::ImageStore;
 use crate::record::Status;
 use crate::store::StoreError;
 
@@ -93,6 +94,7 @@ esac
             runtime_root: Some(base.join("rt")),
             log_level: None,
             cgroups,
+            images: ImageStore::new(data_root.join("image")),
         };
         Fixture { dir, ctx, parent }
     }

@@ -122,6 +122,23 @@ pub fn mount(o: &Overlay) -> Result<(), RootfsError> {
     })
 }
 
+/// Whether something is mounted at `target` (per this process's mount table).
+pub fn is_mounted(target: &Path) -> bool {
+    let Some(t) = target.to_str() else {
+        return false;
+    };
+    // Mount points in mountinfo escape space, tab, newline and backslash as octal.
+    let escaped = t
+        .replace('\\', "\\134")
+        .replace(' ', "\\040")
+        .replace('\t', "\\011")
+        .replace('\n', "\\012");
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(escaped.as_str()))
+}
+
 /// Unmount the overlay at `target` (not mounted, or gone, is fine).
 pub fn unmount(target: &Path) -> Result<(), RootfsError> {
     match nix::mount::umount2(target, MntFlags::MNT_DETACH) {

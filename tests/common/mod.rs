@@ -337,6 +337,14 @@ impl Drop for Env {
         }
         let _ = ocishim::network::bridge::delete_link(&self.bridge);
         let _ = ocishim::network::firewall::remove_bridge(&self.bridge);
+        // Overlays a failed test left mounted: never remove a directory through a mount.
+        let base = self.base.display().to_string();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for m in mounts.lines().filter_map(|l| l.split(' ').nth(4)) {
+            if m.starts_with(&base) {
+                let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.base);
     }
 }
