@@ -386,3 +386,28 @@ fn a_corrupted_layer_is_refused_and_leaves_no_image() {
         stderr(&o)
     );
 }
+
+#[test]
+fn parallel_loads_of_one_image_unpack_it_once() {
+    let env = Env::new();
+    let archive = busybox_oci();
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            env.cmd(&["load", "-i", archive.to_str().unwrap()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o).trim(), "Loaded image: busybox:latest");
+    }
+    let store = env.data_root.join("image");
+    assert_eq!(std::fs::read_dir(store.join("layers")).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(store.join("images")).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(store.join("tmp")).unwrap().count(), 0);
+    env.ok(&["run", "--rm", "busybox", "true"]);
+}

@@ -205,10 +205,12 @@ pub enum Loaded {
     Id(Digest),
 }
 
-/// A private temp dir in the store's `tmp/` (0700; removed on drop).
+/// A private temp dir in the store's `tmp/` (0700; removed on drop), named after this
+/// process as the store's own temp entries are (`<pid>-…`), so that another process's
+/// `clean_tmp` leaves it alone while this one lives.
 fn temp_dir(store: &ImageStore, prefix: &str) -> Result<tempfile::TempDir, ArchiveError> {
     tempfile::Builder::new()
-        .prefix(prefix)
+        .prefix(&format!("{}-{prefix}", std::process::id()))
         .tempdir_in(store.root().join("tmp"))
         .map_err(io_err("a temp dir in the image store"))
 }
