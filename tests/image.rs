@@ -217,6 +217,20 @@ fn failed_creates_and_rm_leave_no_mount() {
         stderr(&o).trim(),
         "ocishim: Unable to find image 'nosuch:tag' locally"
     );
+    let o = env.ocishim(&["run", "--rm", "--pull", "never", "nosuch"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(
+        stderr(&o).trim(),
+        "ocishim: Unable to find image 'nosuch:latest' locally"
+    );
+    let o = env.ocishim(&["run", "--rm", "--pull", "sometimes", "busybox"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("--pull"), "{}", stderr(&o));
+    // No registry client yet: `always` says so rather than running a stale image.
+    let o = env.ocishim(&["run", "--rm", "--pull", "always", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("not supported yet"), "{}", stderr(&o));
+    env.ok(&["run", "--rm", "--pull", "never", "busybox", "true"]);
     // No command in the image or on the command line.
     let bare = image("bare-oci.tar", &["--name", "bare", "--cmd", "[]"]);
     load(&env, &bare);

@@ -377,6 +377,9 @@ pub struct RunArgs {
     /// json-file (default) | none
     #[arg(long = "log-driver")]
     pub log_driver: Option<String>,
+    /// missing (default) | never | always: when to pull IMAGE from its registry
+    #[arg(long)]
+    pub pull: Option<String>,
     /// IMAGE (unless --rootfs) then the command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
@@ -411,6 +414,7 @@ impl RunArgs {
             dns_option: a.dns_option,
             add_host: a.add_host,
             log_driver: a.log_driver,
+            pull: a.pull,
             rm: a.rm,
             rootfs: a.rootfs,
             args: a.args,

@@ -53,6 +53,18 @@ fn invalid(flag: &'static str, value: &str, why: impl Into<String>) -> ConfigErr
     }
 }
 
+/// `--pull`: when `run`/`create` pull IMAGE from its registry (docker's policies).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PullPolicy {
+    /// Pull when the store lacks the image (docker's default).
+    #[default]
+    Missing,
+    /// Never pull: a missing image is an error.
+    Never,
+    /// Pull every time.
+    Always,
+}
+
 /// The container's network mode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetworkMode {
@@ -177,6 +189,9 @@ pub struct ContainerConfig {
     /// The image's ID (its config's digest), set at create.
     #[serde(default)]
     pub image_id: Option<String>,
+    /// `--pull`: when to pull IMAGE.
+    #[serde(default)]
+    pub pull: PullPolicy,
     pub rootfs: PathBuf,
     pub entrypoint: Vec<String>,
     pub cmd: Vec<String>,
@@ -259,6 +274,7 @@ pub struct RawOptions {
     pub dns_option: Vec<String>,
     pub add_host: Vec<String>,
     pub log_driver: Option<String>,
+    pub pull: Option<String>,
     pub rm: bool,
     pub rootfs: Option<PathBuf>,
     /// IMAGE (unless --rootfs) then CMD.

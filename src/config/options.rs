@@ -6,8 +6,8 @@ use super::caps::normalize_cap;
 use super::mounts::{parse_device, parse_tmpfs, parse_volume};
 use super::parse::{is_ip, merge_env, parse_env_line, parse_int, parse_ulimit, validate_name};
 use super::{
-    invalid, ConfigError, ContainerConfig, HostFacts, LogDriver, NetworkMode, RawOptions,
-    DEFAULT_CGROUP_PARENT, DEFAULT_PATH,
+    invalid, ConfigError, ContainerConfig, HostFacts, LogDriver, NetworkMode, PullPolicy,
+    RawOptions, DEFAULT_CGROUP_PARENT, DEFAULT_PATH,
 };
 
 impl RawOptions {
@@ -272,11 +272,24 @@ impl RawOptions {
             }
         };
 
+        let pull = match self.pull.as_deref().unwrap_or("missing") {
+            "missing" => PullPolicy::Missing,
+            "never" => PullPolicy::Never,
+            "always" => PullPolicy::Always,
+            other => {
+                return Err(invalid(
+                    "--pull",
+                    other,
+                    "must be one of \"always\", \"missing\", \"never\"",
+                ))
+            }
+        };
         Ok(ContainerConfig {
             name,
             image,
             from_image,
             image_id: None,
+            pull,
             rootfs,
             entrypoint,
             cmd,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::ImageConfiguration;
 
 use super::Context;
-use crate::config::{apply_image, ContainerConfig, ImageExtras};
+use crate::config::{apply_image, ContainerConfig, ImageExtras, PullPolicy};
 use crate::error::Error;
 use crate::image::archive::{self, Loaded};
 use crate::image::digest::Digest;
@@ -61,7 +61,11 @@ pub fn for_run(
     cfg: &mut ContainerConfig,
     entrypoint_given: bool,
 ) -> Result<RunImage, Error> {
-    // No registry yet: an image not in the store is docker's "not found locally".
+    // No registry client yet: `--pull always` cannot be honoured, and an image not in
+    // the store is docker's "not found locally" (as `--pull never` has it).
+    if cfg.pull == PullPolicy::Always {
+        return Err(ImageError::NoRegistry(familiar(&cfg.image)).into());
+    }
     let record = lookup(ctx, &cfg.image).map_err(|e| match e {
         Error::Image(ImageError::Store(ImageStoreError::NotFound(_))) => {
             ImageError::NotFound(familiar(&cfg.image)).into()

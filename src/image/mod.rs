@@ -20,6 +20,9 @@ pub enum ImageError {
     /// `run` of an image that is not in the store (no registry yet).
     #[error("Unable to find image '{0}' locally")]
     NotFound(String),
+    /// `--pull always`: there is no registry client yet.
+    #[error("pulling {0}: pulling from a registry is not supported yet (load the image, or --pull missing|never)")]
+    NoRegistry(String),
     #[error("invalid reference {0:?}: {1}")]
     BadReference(String, String),
     #[error("image config {0}: {1}")]
