@@ -383,7 +383,7 @@ fn xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 256];
     match rustix::fs::lgetxattr(p, name, &mut buf[..]) {
         Ok(n) => Some(buf[..n].to_vec()),
-        Err(rustix::io::Errno::NODATA) => None,
+        Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => None,
         Err(e) => panic!("getxattr {p:?} {name}: {e}"),
     }
 }
@@ -451,11 +451,23 @@ fn xattrs_trusted_dropped_security_and_user_kept() {
         .dir("d", 0o755)
         .bytes();
     c.unpack(tar).unwrap();
+    // user.* xattrs need a filesystem that takes them (tmpfs does from Linux 6.6 on; the
+    // v2 guest's 6.1 does not): there the unpack skips them, as a layer must still unpack.
+    let probe = c.dest.join("probe");
+    fs::write(&probe, "").unwrap();
+    let user_xattrs =
+        match rustix::fs::setxattr(&probe, "user.probe", b"1", rustix::fs::XattrFlags::empty()) {
+            Ok(()) => true,
+            Err(rustix::io::Errno::NOTSUP) => false,
+            Err(e) => panic!("probing user xattrs: {e}"),
+        };
     for p in ["bin/ping", "d"] {
         let p = c.dest.join(p);
         assert_eq!(xattr(&p, "trusted.overlay.opaque"), None);
         assert_eq!(xattr(&p, "trusted.foo"), None);
-        assert_eq!(xattr(&p, "user.note").as_deref(), Some(&b"kept"[..]));
+        if user_xattrs {
+            assert_eq!(xattr(&p, "user.note").as_deref(), Some(&b"kept"[..]));
+        }
     }
     assert!(xattr(&c.dest.join("bin/ping"), "security.capability").is_some());
 }
