@@ -69,6 +69,9 @@ fn load(env: &Env, path: &Path) -> String {
 #[test]
 fn load_an_oci_archive_and_run_it_by_name() {
     let env = Env::new();
+    // A fresh installation: no image, and no error for asking.
+    assert_eq!(env.ok(&["images", "-q"]), "");
+    assert_eq!(env.ok(&["image", "prune"]), "Total reclaimed space: 0B");
     assert_eq!(load(&env, &busybox_oci()), "Loaded image: busybox:latest");
     let images = env.ok(&["images"]);
     assert!(

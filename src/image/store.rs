@@ -497,7 +497,11 @@ impl ImageStore {
 
     fn ids(&self) -> Result<Vec<Digest>, ImageStoreError> {
         let dir = self.root.join("images");
-        let entries = fs::read_dir(&dir).map_err(io_err("reading", &dir))?;
+        let entries = match fs::read_dir(&dir) {
+            // A store nothing was ever loaded into: no images.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            r => r.map_err(io_err("reading", &dir))?,
+        };
         let mut out = Vec::new();
         for e in entries {
             let e = e.map_err(io_err("reading", &dir))?;

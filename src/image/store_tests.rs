@@ -514,3 +514,11 @@ fn remove_and_prune_keep_what_others_share() {
     assert!(s.prune_unused().unwrap().is_empty());
     assert!(tmp_entries(&s).is_empty());
 }
+
+#[test]
+fn a_store_never_made_lists_no_image() {
+    let d = tempfile::tempdir().unwrap();
+    let s = ImageStore::new(d.path().join("image"));
+    assert!(s.images().unwrap().is_empty());
+    assert!(matches!(s.lookup("busybox"), Err(ImageStoreError::NotFound(_))));
+}
