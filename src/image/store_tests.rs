@@ -520,5 +520,8 @@ fn a_store_never_made_lists_no_image() {
     let d = tempfile::tempdir().unwrap();
     let s = ImageStore::new(d.path().join("image"));
     assert!(s.images().unwrap().is_empty());
-    assert!(matches!(s.lookup("busybox"), Err(ImageStoreError::NotFound(_))));
+    assert!(matches!(
+        s.lookup("busybox"),
+        Err(ImageStoreError::NotFound(_))
+    ));
 }
