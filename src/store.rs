@@ -63,7 +63,17 @@ pub struct Lock {
 }
 
 impl Lock {
+    /// An exclusive lock on `path` (made if missing).
     pub fn acquire(path: &Path) -> io::Result<Lock> {
+        Lock::take(path, FlockArg::LockExclusive)
+    }
+
+    /// A shared lock on `path`: any number of holders, none while an exclusive one is held.
+    pub fn acquire_shared(path: &Path) -> io::Result<Lock> {
+        Lock::take(path, FlockArg::LockShared)
+    }
+
+    fn take(path: &Path, how: FlockArg) -> io::Result<Lock> {
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -72,7 +82,7 @@ impl Lock {
             .custom_flags(libc::O_CLOEXEC)
             .open(path)?;
         loop {
-            match Flock::lock(file, FlockArg::LockExclusive) {
+            match Flock::lock(file, how) {
                 Ok(f) => return Ok(Lock { _file: f }),
                 Err((f, Errno::EINTR)) => file = f,
                 Err((_, e)) => return Err(e.into()),

@@ -109,6 +109,7 @@ fn run_image(ctx: &Context, record: ImageRecord, extras: ImageExtras) -> RunImag
 /// `load` from a file, a directory (an OCI layout) or standard input.
 pub fn load(ctx: &Context, input: Option<&Path>) -> Result<Vec<Loaded>, Error> {
     let store = store(ctx)?;
+    let _using = store.use_lock().map_err(ImageError::from)?;
     let loaded = match input {
         Some(p) if p.is_dir() => archive::load_dir(store, p),
         Some(p) => {
@@ -150,6 +151,7 @@ pub fn import(
     reference: Option<&str>,
 ) -> Result<Digest, Error> {
     let store = store(ctx)?;
+    let _using = store.use_lock().map_err(ImageError::from)?;
     let img = archive::import(store, input).map_err(ImageError::from)?;
     if let Some(r) = reference {
         tag_id(ctx, &img.id, r)?;

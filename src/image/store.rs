@@ -209,6 +209,15 @@ impl ImageStore {
         self.lock("store")
     }
 
+    /// Held (shared) by whoever puts layers and blobs in the store before an image record
+    /// names them (a load, an import) or uses an image's layers before a container record
+    /// names it (a create): `prune_unused` takes it exclusively, so it never removes what
+    /// such a command is about to use.
+    pub fn use_lock(&self) -> Result<Lock, ImageStoreError> {
+        let p = self.root.join("locks").join("use");
+        Lock::acquire_shared(&p).map_err(io_err("locking", &p))
+    }
+
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
         self.root.join("blobs/sha256").join(d.hex())
     }
@@ -600,6 +609,8 @@ impl ImageStore {
     /// Remove the layers (by chain ID) and blobs (manifest, config, `blobs`) no image
     /// needs, and dangling short links. Returns `layer sha256:…` / `blob sha256:…` lines.
     pub fn prune_unused(&self) -> Result<Vec<String>, ImageStoreError> {
+        let p = self.root.join("locks").join("use");
+        let _users = Lock::acquire(&p).map_err(io_err("locking", &p))?;
         let _lock = self.store_lock()?;
         let mut chains = std::collections::BTreeSet::new();
         let mut blobs = std::collections::BTreeSet::new();

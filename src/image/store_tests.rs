@@ -525,3 +525,29 @@ fn a_store_never_made_lists_no_image() {
         Err(ImageStoreError::NotFound(_))
     ));
 }
+
+#[test]
+fn prune_waits_for_users_of_the_store() {
+    let (_d, s) = store();
+    let s = Arc::new(s);
+    let using = s.use_lock().unwrap();
+    // Shared: a second user gets in at once.
+    drop(s.use_lock().unwrap());
+    let done = Arc::new(AtomicUsize::new(0));
+    let t = {
+        let (s, done) = (s.clone(), done.clone());
+        std::thread::spawn(move || {
+            s.prune_unused().unwrap();
+            done.store(1, Ordering::SeqCst);
+        })
+    };
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        0,
+        "prune ran while the store was in use"
+    );
+    drop(using);
+    t.join().unwrap();
+    assert_eq!(done.load(Ordering::SeqCst), 1);
+}
