@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use super::native::{ImageCmd, ImagesArgs};
+use super::native::{ImageCmd, ImagesArgs, ImportArgs, LoadArgs, RmiArgs, SaveArgs, TagArgs};
 use super::output::human_duration;
 use crate::container::{images, Context};
 use crate::error::Error;
@@ -153,27 +153,12 @@ pub fn run(ctx: &Context, out: &mut dyn Write, cmd: ImageCmd) -> Result<i32, Err
     match cmd {
         ImageCmd::Ls(a) => images_table(ctx, out, &a),
         ImageCmd::Inspect { images: queries } => {
-            let mut found = Vec::new();
-            let mut err = None;
-            for q in &queries {
-                match images::inspect(ctx, q) {
-                    Ok(v) => found.push(v),
-                    Err(e) => {
-                        err.get_or_insert(e);
-                    }
-                }
-            }
-            let _ = writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&found).expect("json")
-            );
-            err.map_or(Ok(0), Err)
+            super::output::inspect_all(out, &queries, |q| images::inspect(ctx, q))
         }
-        ImageCmd::Rm {
+        ImageCmd::Rm(RmiArgs {
             force,
             images: queries,
-        } => {
+        }) => {
             let mut first_err = None;
             for q in &queries {
                 match images::remove(ctx, q, force) {
@@ -203,15 +188,15 @@ pub fn run(ctx: &Context, out: &mut dyn Write, cmd: ImageCmd) -> Result<i32, Err
             let _ = writeln!(out, "Total reclaimed space: {}", human_size(bytes));
             Ok(0)
         }
-        ImageCmd::Load { input, quiet } => {
+        ImageCmd::Load(LoadArgs { input, quiet }) => {
             let loaded = images::load(ctx, input.as_deref())?;
             print_loaded(out, &loaded, quiet);
             Ok(0)
         }
-        ImageCmd::Save {
+        ImageCmd::Save(SaveArgs {
             output,
             images: queries,
-        } => {
+        }) => {
             match output {
                 Some(p) => {
                     let tmp = p.with_extension(format!("tmp{}", std::process::id()));
@@ -239,7 +224,7 @@ pub fn run(ctx: &Context, out: &mut dyn Write, cmd: ImageCmd) -> Result<i32, Err
             }
             Ok(0)
         }
-        ImageCmd::Import { file, reference } => {
+        ImageCmd::Import(ImportArgs { file, reference }) => {
             let id = if file == "-" {
                 images::import(ctx, &mut std::io::stdin().lock(), reference.as_deref())?
             } else {
@@ -250,7 +235,7 @@ pub fn run(ctx: &Context, out: &mut dyn Write, cmd: ImageCmd) -> Result<i32, Err
             let _ = writeln!(out, "{id}");
             Ok(0)
         }
-        ImageCmd::Tag { source, target } => {
+        ImageCmd::Tag(TagArgs { source, target }) => {
             images::tag(ctx, &source, &target)?;
             Ok(0)
         }

@@ -128,37 +128,17 @@ pub enum Command {
     #[command(subcommand)]
     Network(NetworkCmd),
     /// Load images from a docker-archive or an OCI image layout (tar, or a directory).
-    Load {
-        /// The archive (default: standard input).
-        #[arg(short = 'i', long = "input")]
-        input: Option<PathBuf>,
-        #[arg(short = 'q', long)]
-        quiet: bool,
-    },
+    Load(LoadArgs),
     /// Write images as one docker-archive.
-    Save {
-        /// The file (default: standard output, which must not be a terminal).
-        #[arg(short = 'o', long = "output")]
-        output: Option<PathBuf>,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
+    Save(SaveArgs),
     /// An image of one layer from a plain rootfs tarball (`-` for standard input).
-    Import {
-        file: String,
-        reference: Option<String>,
-    },
+    Import(ImportArgs),
     /// List images.
     Images(ImagesArgs),
     /// Remove images.
-    Rmi {
-        #[arg(short = 'f', long)]
-        force: bool,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
+    Rmi(RmiArgs),
     /// Name an image anew: SOURCE (name or ID) as TARGET.
-    Tag { source: String, target: String },
+    Tag(TagArgs),
     /// Images: ls, inspect, rm, prune, load, save, import, tag.
     #[command(subcommand)]
     Image(ImageCmd),
@@ -180,6 +160,44 @@ pub struct ImagesArgs {
     pub reference: Option<String>,
 }
 
+#[derive(Debug, Args, Clone)]
+pub struct LoadArgs {
+    /// The archive, or an OCI layout directory (default: standard input).
+    #[arg(short = 'i', long = "input")]
+    pub input: Option<PathBuf>,
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SaveArgs {
+    /// The file (default: standard output, which must not be a terminal).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ImportArgs {
+    pub file: String,
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RmiArgs {
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TagArgs {
+    pub source: String,
+    pub target: String,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ImageCmd {
     /// List images.
@@ -192,12 +210,7 @@ pub enum ImageCmd {
     },
     /// Remove images.
     #[command(alias = "remove")]
-    Rm {
-        #[arg(short = 'f', long)]
-        force: bool,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
+    Rm(RmiArgs),
     /// Remove images no container uses: untagged ones, or with -a every one.
     Prune {
         #[arg(short = 'a', long)]
@@ -207,26 +220,13 @@ pub enum ImageCmd {
         force: bool,
     },
     /// As `ocishim load`.
-    Load {
-        #[arg(short = 'i', long = "input")]
-        input: Option<PathBuf>,
-        #[arg(short = 'q', long)]
-        quiet: bool,
-    },
+    Load(LoadArgs),
     /// As `ocishim save`.
-    Save {
-        #[arg(short = 'o', long = "output")]
-        output: Option<PathBuf>,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
+    Save(SaveArgs),
     /// As `ocishim import`.
-    Import {
-        file: String,
-        reference: Option<String>,
-    },
+    Import(ImportArgs),
     /// As `ocishim tag`.
-    Tag { source: String, target: String },
+    Tag(TagArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -556,25 +556,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             format.as_deref(),
         ),
         Command::Inspect { containers } => {
-            let mut found = Vec::new();
-            let mut err = None;
-            for c in &containers {
-                match container::inspect(&ctx, c) {
-                    Ok(v) => found.push(v),
-                    Err(e) => {
-                        err.get_or_insert(e);
-                    }
-                }
-            }
-            let _ = writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&found).expect("json")
-            );
-            match err {
-                Some(e) => Err(e),
-                None => Ok(0),
-            }
+            output::inspect_all(&mut out, &containers, |c| container::inspect(&ctx, c))
         }
         Command::Logs { follow, container } => {
             drop(out);
@@ -600,22 +582,12 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             print(&mut out, &container::spec_json(&ctx, &cfg)?);
             Ok(0)
         }
-        Command::Load { input, quiet } => {
-            images::run(&ctx, &mut out, ImageCmd::Load { input, quiet })
-        }
-        Command::Save { output, images: i } => {
-            images::run(&ctx, &mut out, ImageCmd::Save { output, images: i })
-        }
-        Command::Import { file, reference } => {
-            images::run(&ctx, &mut out, ImageCmd::Import { file, reference })
-        }
+        Command::Load(a) => images::run(&ctx, &mut out, ImageCmd::Load(a)),
+        Command::Save(a) => images::run(&ctx, &mut out, ImageCmd::Save(a)),
+        Command::Import(a) => images::run(&ctx, &mut out, ImageCmd::Import(a)),
         Command::Images(a) => images::run(&ctx, &mut out, ImageCmd::Ls(a)),
-        Command::Rmi { force, images: i } => {
-            images::run(&ctx, &mut out, ImageCmd::Rm { force, images: i })
-        }
-        Command::Tag { source, target } => {
-            images::run(&ctx, &mut out, ImageCmd::Tag { source, target })
-        }
+        Command::Rmi(a) => images::run(&ctx, &mut out, ImageCmd::Rm(a)),
+        Command::Tag(a) => images::run(&ctx, &mut out, ImageCmd::Tag(a)),
         Command::Image(c) => images::run(&ctx, &mut out, c),
         Command::Version => {
             print(

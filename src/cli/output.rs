@@ -243,6 +243,31 @@ pub fn stats(
     }
 }
 
+/// `inspect` of several objects: one JSON array of those found; the first failure is
+/// returned after it is printed, as docker does.
+pub fn inspect_all(
+    out: &mut dyn Write,
+    queries: &[String],
+    inspect: impl Fn(&str) -> Result<serde_json::Value, Error>,
+) -> Result<i32, Error> {
+    let mut found = Vec::new();
+    let mut err = None;
+    for q in queries {
+        match inspect(q) {
+            Ok(v) => found.push(v),
+            Err(e) => {
+                err.get_or_insert(e);
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(&found).expect("json")
+    );
+    err.map_or(Ok(0), Err)
+}
+
 /// The status column of `ps`, as docker words it.
 pub fn human_status(rec: &Record, now: SystemTime) -> String {
     let ago = |t: &str| {
