@@ -203,6 +203,9 @@ pub fn record(store: &Store, rec: &Record) -> Result<(), TeardownError> {
 /// while its overlay could not be unmounted: removing the directory would reach into the
 /// mount); each failure is logged and the first one returned.
 pub fn all(scope: &Scope, rec: &Record) -> Result<(), TeardownError> {
+    // In this order: the record goes last, so whoever sees it gone sees nothing else left.
+    let cgroup = cgroup(scope.store, scope.cgroups, &rec.ocishim.cgroups_path);
+    let network = network(scope.networks, rec);
     let from_image = rec.ocishim.config.as_ref().is_some_and(|c| c.from_image);
     let overlay = if from_image {
         rootfs(scope.store, &rec.id)
@@ -213,12 +216,7 @@ pub fn all(scope: &Scope, rec: &Record) -> Result<(), TeardownError> {
         Ok(()) => record(scope.store, rec),
         Err(_) => Ok(()),
     };
-    let results = [
-        cgroup(scope.store, scope.cgroups, &rec.ocishim.cgroups_path),
-        network(scope.networks, rec),
-        overlay,
-        record,
-    ];
+    let results = [cgroup, network, overlay, record];
     let mut first = None;
     for e in results.into_iter().filter_map(Result::err) {
         tracing::warn!(id = %rec.id, "teardown: {e}");
