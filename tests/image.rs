@@ -428,3 +428,32 @@ fn parallel_loads_of_one_image_unpack_it_once() {
     assert_eq!(std::fs::read_dir(store.join("tmp")).unwrap().count(), 0);
     env.ok(&["run", "--rm", "busybox", "true"]);
 }
+
+#[test]
+fn an_image_of_a_hundred_and_twenty_layers_runs() {
+    let env = Env::new();
+    // 120 layers: the busybox tree, then one file each; the last whites out /layers/1.
+    let many = image("many-oci.tar", &["--name", "many:1", "--layers", "120"]);
+    assert_eq!(load(&env, &many), "Loaded image: many:1");
+    let layers = std::fs::read_dir(env.data_root.join("image/layers"))
+        .unwrap()
+        .count();
+    assert_eq!(layers, 120);
+    let o = env.ocishim(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "many:1",
+        "sh",
+        "-c",
+        "cat /layers/119 /layers/2; ls /layers | wc -l; test ! -e /layers/1 && echo gone",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).split_whitespace().collect::<Vec<_>>(),
+        ["119", "2", "118", "gone"]
+    );
+    assert!(mounts_under(&env.base).is_empty());
+    env.assert_empty();
+}
