@@ -457,3 +457,47 @@ fn an_image_of_a_hundred_and_twenty_layers_runs() {
     assert!(mounts_under(&env.base).is_empty());
     env.assert_empty();
 }
+
+#[test]
+fn images_that_would_redirect_the_runtimes_mounts_are_refused() {
+    let env = Env::new();
+    for (name, link) in [
+        ("proc", "proc=/tmp"),
+        ("dev", "dev=/"),
+        ("pts", "dev/pts=/tmp"),
+    ] {
+        let img = image(
+            &format!("hostile-{name}.tar"),
+            &["--name", &format!("hostile-{name}"), "--symlink", link],
+        );
+        load(&env, &img);
+        let o = env.ocishim(&["run", "--rm", &format!("hostile-{name}"), "true"]);
+        assert_eq!(o.status.code(), Some(125), "{name}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("is a symbolic link in the image"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // A working directory under /proc (a leaked fd's /proc/self/fd/N), from the image or -w.
+    let img = image(
+        "procwd.tar",
+        &["--name", "procwd", "--workdir", "/proc/self/fd/7"],
+    );
+    load(&env, &img);
+    for args in [
+        vec!["run", "--rm", "procwd", "true"],
+        vec!["run", "--rm", "-w", "/proc/1/../self/cwd", "procwd", "true"],
+    ] {
+        let o = env.ocishim(&args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));
+    }
+    let o = env.ocishim(&["run", "--rm", "procwd", "true"]);
+    assert!(
+        stderr(&o).contains("is under /proc: refused"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(mounts_under(&env.base).is_empty());
+    env.assert_empty();
+}

@@ -98,6 +98,9 @@ pub fn prepare(cfg: &ContainerConfig, layers: &[PathBuf]) -> Result<Prepared, Er
             fs::read_to_string(cfg.rootfs.join(p)).unwrap_or_default()
         }
     };
+    if !layers.is_empty() {
+        refuse_hostile_image(cfg, layers)?;
+    }
     if layers.is_empty() {
         match fs::metadata(&cfg.rootfs) {
             Ok(m) if m.is_dir() => {}
@@ -158,6 +161,54 @@ pub fn read_from_layers(layers: &[PathBuf], name: &str) -> String {
         return text;
     }
     String::new()
+}
+
+/// Where the runtime mounts the kernel's filesystems: a symlink there in an image could
+/// send those mounts elsewhere. Parents come before their children.
+const MOUNT_POINTS: [&str; 6] = ["proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue"];
+
+/// What an image's merged tree has at `name` (a relative path), read from its layers
+/// (topmost first) without following any link: the first layer that has the name decides;
+/// a parent that is not a directory there ends the search.
+fn layer_entry(layers: &[PathBuf], name: &str) -> Option<fs::FileType> {
+    'layers: for l in layers {
+        let mut p = l.clone();
+        let comps: Vec<&str> = name.split('/').collect();
+        for (i, c) in comps.iter().enumerate() {
+            p.push(c);
+            match fs::symlink_metadata(&p) {
+                Err(_) => continue 'layers,
+                Ok(md) if i + 1 == comps.len() => return Some(md.file_type()),
+                Ok(md) if md.is_dir() => {}
+                Ok(md) => return Some(md.file_type()),
+            }
+        }
+    }
+    None
+}
+
+/// Refuse an image that would turn the runtime's own mounts or the process's working
+/// directory against the host: /proc, /sys or /dev (and its pts, shm, mqueue) as
+/// symlinks, and a working directory under /proc (a leaked fd's /proc/self/fd/N).
+fn refuse_hostile_image(cfg: &ContainerConfig, layers: &[PathBuf]) -> Result<(), Error> {
+    for m in MOUNT_POINTS {
+        if layer_entry(layers, m).is_some_and(|t| t.is_symlink()) {
+            return Err(Error::Rootfs {
+                path: PathBuf::from(&cfg.image),
+                why: format!("/{m} is a symbolic link in the image: refused"),
+            });
+        }
+    }
+    if let Some(w) = &cfg.workdir {
+        let clean = crate::config::clean_path(w);
+        if clean == "/proc" || clean.starts_with("/proc/") {
+            return Err(Error::Rootfs {
+                path: PathBuf::from(&cfg.image),
+                why: format!("working directory {w:?} is under /proc: refused"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The hostname a container gets.
