@@ -42,6 +42,11 @@ pub struct RecordConfig {
     pub image: String,
     pub working_dir: String,
     pub labels: BTreeMap<String, String>,
+    /// From the image, as docker's (ExposedPorts: `{"80/tcp": {}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exposed_ports: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -345,6 +350,12 @@ impl Record {
                 image: cfg.image.clone(),
                 working_dir: cfg.workdir.clone().unwrap_or_default(),
                 labels: cfg.labels.clone(),
+                stop_signal: cfg.stop_signal.clone(),
+                exposed_ports: cfg
+                    .exposed_ports
+                    .iter()
+                    .map(|p| (p.clone(), serde_json::Map::new()))
+                    .collect(),
             },
             // docker's: the image's ID (Config.Image keeps the name as given).
             image: cfg.image_id.clone().unwrap_or_else(|| cfg.image.clone()),

@@ -16,14 +16,6 @@ fn require_root() {
     );
 }
 
-fn mounted(target: &Path) -> bool {
-    let t = target.display().to_string();
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .any(|l| l.split_whitespace().nth(4) == Some(t.as_str()))
-}
-
 /// `n` layers under `base/layers/<i>`, each with its own file and `shared` saying which
 /// layer it comes from; short names `l/<i>` as the image store makes them.
 fn layers(base: &Path, n: usize) -> Vec<String> {
@@ -60,7 +52,7 @@ fn a_hundred_and_twenty_layers_merge_topmost_first_and_leave_nothing() {
         volatile: true,
     };
     rootfs::mount(&o).unwrap();
-    assert!(mounted(&target));
+    assert!(rootfs::is_mounted(&target));
     assert_eq!(fs::read_to_string(target.join("shared")).unwrap(), "119");
     assert!(target.join("etc/layer-0").exists() && target.join("etc/layer-119").exists());
     // The container's writes land in its upper dir, never in a layer.
@@ -70,7 +62,7 @@ fn a_hundred_and_twenty_layers_merge_topmost_first_and_leave_nothing() {
     let top = base.join(format!("layers/{:064x}/diff/shared", 119));
     assert_eq!(fs::read_to_string(top).unwrap(), "119");
     rootfs::remove(&target, &upper, &work).unwrap();
-    assert!(!mounted(&target));
+    assert!(!rootfs::is_mounted(&target));
     assert!(!target.exists() && !upper.exists() && !work.exists());
     // Removing again is fine.
     rootfs::remove(&target, &upper, &work).unwrap();
@@ -123,7 +115,7 @@ fn whiteouts_and_opaque_dirs_hide_lower_entries() {
         0o700
     );
     rootfs::remove(&target, &upper, &work).unwrap();
-    assert!(!mounted(&target));
+    assert!(!rootfs::is_mounted(&target));
 }
 
 #[test]
@@ -146,7 +138,7 @@ fn a_missing_lower_fails_and_mounts_nothing() {
     };
     let err = rootfs::mount(&o).unwrap_err();
     assert!(err.to_string().contains("overlay mount on"), "{err}");
-    assert!(!mounted(&target));
+    assert!(!rootfs::is_mounted(&target));
     rootfs::remove(&target, &upper, &work).unwrap();
     assert!(!c.join("upper").exists());
 }

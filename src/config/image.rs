@@ -7,20 +7,13 @@ use oci_spec::image::ImageConfiguration;
 
 use super::{merge_env, ConfigError, ContainerConfig, DEFAULT_PATH};
 
-/// What the image said that the record keeps but the spec does not use.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ImageExtras {
-    pub stop_signal: Option<String>,
-    pub exposed_ports: Vec<String>,
-}
-
 /// Merge `img` into `cfg` (made from an IMAGE argument: its env holds the user's own
 /// entries only). Fails with docker's "No command specified" when neither gives one.
 pub fn apply_image(
     cfg: &mut ContainerConfig,
     img: &ImageConfiguration,
     entrypoint_given: bool,
-) -> Result<ImageExtras, ConfigError> {
+) -> Result<(), ConfigError> {
     let c = img.config().clone().unwrap_or_default();
     let image_env = c.env().clone().unwrap_or_default();
     cfg.env = merge_env(&[&[DEFAULT_PATH.to_string()], &image_env, &cfg.env]);
@@ -44,10 +37,9 @@ pub fn apply_image(
             cfg.labels.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    Ok(ImageExtras {
-        stop_signal: c.stop_signal().clone(),
-        exposed_ports: c.exposed_ports().clone().unwrap_or_default(),
-    })
+    cfg.stop_signal = c.stop_signal().clone();
+    cfg.exposed_ports = c.exposed_ports().clone().unwrap_or_default();
+    Ok(())
 }
 
 #[cfg(test)]
@@ -82,15 +74,15 @@ mod tests {
             r.label = vec!["l=user".into()];
         });
         assert!(c.from_image && c.image == "busybox" && c.cmd.is_empty());
-        let extras = apply_image(&mut c, &image(IMG), false).unwrap();
+        apply_image(&mut c, &image(IMG), false).unwrap();
         assert_eq!(c.env, ["PATH=/opt/bin:/bin", "LANG=C.UTF-8", "A=user"]);
         assert_eq!(c.argv(), ["/entry", "serve", "--port", "80"]);
         assert_eq!(c.workdir.as_deref(), Some("/app"));
         assert_eq!(c.user.as_deref(), Some("app"));
         assert_eq!(c.labels["l"], "user");
         assert_eq!(c.labels["m"], "image");
-        assert_eq!(extras.stop_signal.as_deref(), Some("SIGQUIT"));
-        assert_eq!(extras.exposed_ports, ["80/tcp"]);
+        assert_eq!(c.stop_signal.as_deref(), Some("SIGQUIT"));
+        assert_eq!(c.exposed_ports, ["80/tcp"]);
     }
 
     #[test]

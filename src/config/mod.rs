@@ -18,7 +18,7 @@ mod parse;
 mod resources;
 
 pub use caps::{all_caps, effective_caps, normalize_cap, DEFAULT_CAPS};
-pub use image::{apply_image, ImageExtras};
+pub use image::apply_image;
 pub use mounts::{clean_path, parse_device, parse_tmpfs, parse_volume};
 pub use parse::{
     merge_env, parse_bytes, parse_cpuset, parse_nano_cpus, parse_ulimit, validate_name,
@@ -192,6 +192,11 @@ pub struct ContainerConfig {
     /// `--pull`: when to pull IMAGE.
     #[serde(default)]
     pub pull: PullPolicy,
+    /// The image's StopSignal and ExposedPorts: recorded, not used by the spec.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
     pub rootfs: PathBuf,
     pub entrypoint: Vec<String>,
     pub cmd: Vec<String>,

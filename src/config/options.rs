@@ -290,6 +290,8 @@ impl RawOptions {
             from_image,
             image_id: None,
             pull,
+            stop_signal: None,
+            exposed_ports: Vec::new(),
             rootfs,
             entrypoint,
             cmd,

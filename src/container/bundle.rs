@@ -46,13 +46,8 @@ pub fn spec_json(ctx: &Context, cfg: &ContainerConfig) -> Result<String, Error> 
     let id = store::new_id();
     let mut cfg = cfg.clone();
     let cfg = &mut cfg;
-    let mut layers = Vec::new();
-    if cfg.from_image {
-        let image = super::images::for_run(ctx, cfg, !cfg.entrypoint.is_empty())?;
-        cfg.rootfs = crate::teardown::overlay_dirs(&ctx.store, &id).target;
-        layers = image.layers;
-    }
-    let prep = prepare(cfg, &layers)?;
+    let image = super::create::image_for(ctx, cfg, &id)?;
+    let prep = prepare(cfg, image.as_ref().map_or(&[], |i| i.layers.as_slice()))?;
     let mut rec = Record::new(&id, "spec", cfg, now());
     set_paths(ctx, &mut rec);
     if let NetworkMode::Bridge(_) = cfg.network {

@@ -176,7 +176,7 @@ struct Plan<'p> {
 
 /// The image of a container made from IMAGE (its config merged into `cfg`, whose rootfs
 /// becomes the container's overlay); None for --rootfs.
-fn image_for(
+pub(super) fn image_for(
     ctx: &Context,
     cfg: &mut ContainerConfig,
     id: &str,

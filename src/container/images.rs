@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::ImageConfiguration;
 
 use super::Context;
-use crate::config::{apply_image, ContainerConfig, ImageExtras, PullPolicy};
+use crate::config::{apply_image, ContainerConfig, PullPolicy};
 use crate::error::Error;
 use crate::image::archive::{self, Loaded};
 use crate::image::digest::Digest;
@@ -24,7 +24,6 @@ pub struct RunImage {
     pub layers: Vec<PathBuf>,
     /// Their short names relative to the store's root (the overlay's lowers), topmost first.
     pub lowers: Vec<String>,
-    pub extras: ImageExtras,
 }
 
 /// The store's directories, made on first use.
@@ -73,19 +72,19 @@ pub fn for_run(
         e => e,
     })?;
     let config = image_config(ctx, &record)?;
-    let extras = apply_image(cfg, &config, entrypoint_given)?;
+    apply_image(cfg, &config, entrypoint_given)?;
     cfg.image_id = Some(record.id.to_string());
-    Ok(run_image(ctx, record, extras))
+    Ok(run_image(ctx, record))
 }
 
 /// The image a container was made from (by the ID its config recorded).
 pub fn image_of(ctx: &Context, cfg: &ContainerConfig) -> Result<RunImage, Error> {
     let id = cfg.image_id.as_deref().unwrap_or(&cfg.image);
     let record = ctx.images.lookup(id).map_err(ImageError::from)?;
-    Ok(run_image(ctx, record, ImageExtras::default()))
+    Ok(run_image(ctx, record))
 }
 
-fn run_image(ctx: &Context, record: ImageRecord, extras: ImageExtras) -> RunImage {
+fn run_image(ctx: &Context, record: ImageRecord) -> RunImage {
     let layers = record
         .layers
         .iter()
@@ -102,7 +101,6 @@ fn run_image(ctx: &Context, record: ImageRecord, extras: ImageExtras) -> RunImag
         record,
         layers,
         lowers,
-        extras,
     }
 }
 
@@ -129,9 +127,7 @@ pub fn save(ctx: &Context, queries: &[String], out: &mut dyn Write) -> Result<()
         let img = lookup(ctx, q)?;
         // A name saves that name; an ID saves every tag the image has.
         let tags = match Reference::parse(q) {
-            Ok(r) if !img.id.hex().starts_with(q.trim_start_matches("sha256:")) => {
-                vec![r.familiar()]
-            }
+            Ok(r) if img.repo_tags.contains(&r.to_string()) => vec![r.familiar()],
             _ => img
                 .repo_tags
                 .iter()

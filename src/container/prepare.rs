@@ -135,42 +135,37 @@ pub fn prepare(cfg: &ContainerConfig, layers: &[PathBuf]) -> Result<Prepared, Er
 }
 
 /// A file of an image's merged tree, read from its unpacked layers (topmost first) before
-/// anything is mounted: the first layer that has the name decides. A whiteout there (a
-/// character device 0/0), a symlink or anything but a regular file reads as empty (a
-/// link is not followed: it could lead out of the layer).
+/// anything is mounted: the first layer that has the name decides ([`layer_entry`]). A
+/// whiteout there (a character device 0/0), a symlink or anything but a regular file reads
+/// as empty (a link is not followed: it could lead out of the layer).
 pub fn read_from_layers(layers: &[PathBuf], name: &str) -> String {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    for l in layers {
-        let p = l.join(name);
-        let Ok(md) = fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if !md.is_file() {
-            return String::new();
-        }
-        let mut text = String::new();
+    let Some((path, kind)) = layer_entry(layers, name) else {
+        return String::new();
+    };
+    let mut text = String::new();
+    if kind.is_file() {
         let opened = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW)
-            .open(&p);
+            .open(&path);
         if let Ok(f) = opened {
             // /etc/passwd and /etc/group: a few KiB; never more than 1 MiB read.
             let _ = f.take(1 << 20).read_to_string(&mut text);
         }
-        return text;
     }
-    String::new()
+    text
 }
 
 /// Where the runtime mounts the kernel's filesystems: a symlink there in an image could
 /// send those mounts elsewhere. Parents come before their children.
 const MOUNT_POINTS: [&str; 6] = ["proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue"];
 
-/// What an image's merged tree has at `name` (a relative path), read from its layers
-/// (topmost first) without following any link: the first layer that has the name decides;
-/// a parent that is not a directory there ends the search.
-fn layer_entry(layers: &[PathBuf], name: &str) -> Option<fs::FileType> {
+/// What an image's merged tree has at `name` (a relative path) and where, read from its
+/// layers (topmost first) without following any link, parents included: the first layer
+/// that has the name decides; a parent that is not a directory there ends the search.
+fn layer_entry(layers: &[PathBuf], name: &str) -> Option<(PathBuf, fs::FileType)> {
     'layers: for l in layers {
         let mut p = l.clone();
         let comps: Vec<&str> = name.split('/').collect();
@@ -178,9 +173,8 @@ fn layer_entry(layers: &[PathBuf], name: &str) -> Option<fs::FileType> {
             p.push(c);
             match fs::symlink_metadata(&p) {
                 Err(_) => continue 'layers,
-                Ok(md) if i + 1 == comps.len() => return Some(md.file_type()),
-                Ok(md) if md.is_dir() => {}
-                Ok(md) => return Some(md.file_type()),
+                Ok(md) if i + 1 == comps.len() || !md.is_dir() => return Some((p, md.file_type())),
+                Ok(_) => {}
             }
         }
     }
@@ -192,7 +186,7 @@ fn layer_entry(layers: &[PathBuf], name: &str) -> Option<fs::FileType> {
 /// symlinks, and a working directory under /proc (a leaked fd's /proc/self/fd/N).
 fn refuse_hostile_image(cfg: &ContainerConfig, layers: &[PathBuf]) -> Result<(), Error> {
     for m in MOUNT_POINTS {
-        if layer_entry(layers, m).is_some_and(|t| t.is_symlink()) {
+        if layer_entry(layers, m).is_some_and(|(_, t)| t.is_symlink()) {
             return Err(Error::Rootfs {
                 path: PathBuf::from(&cfg.image),
                 why: format!("/{m} is a symbolic link in the image: refused"),
@@ -226,4 +220,35 @@ pub fn hostname_for(cfg: &ContainerConfig, id: &str) -> String {
 
 pub fn cgroups_path(cfg: &ContainerConfig, id: &str) -> String {
     format!("/{}/{id}", cfg.cgroup_parent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_are_read_topmost_first_without_following_links() {
+        let d = tempfile::tempdir().unwrap();
+        let (top, low, host) = (
+            d.path().join("top"),
+            d.path().join("low"),
+            d.path().join("host"),
+        );
+        for p in [low.join("etc"), top.join("bin"), host.clone()] {
+            fs::create_dir_all(p).unwrap();
+        }
+        fs::write(low.join("etc/passwd"), "root:x:0:0::/:/bin/sh\n").unwrap();
+        fs::write(host.join("passwd"), "host:x:0:0::/:/bin/sh\n").unwrap();
+        let layers = [top.clone(), low.clone()];
+        // The top layer lacks etc/: the lower one's file.
+        assert_eq!(
+            read_from_layers(&layers, "etc/passwd"),
+            "root:x:0:0::/:/bin/sh\n"
+        );
+        // The top layer's etc is a link out of the layers: never followed.
+        std::os::unix::fs::symlink(&host, top.join("etc")).unwrap();
+        assert_eq!(read_from_layers(&layers, "etc/passwd"), "");
+        assert!(layer_entry(&layers, "etc").is_some_and(|(_, t)| t.is_symlink()));
+        assert!(layer_entry(&layers, "nothing").is_none());
+    }
 }

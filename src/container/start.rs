@@ -40,7 +40,14 @@ pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
         .config
         .clone()
         .ok_or_else(|| Error::NoStoredConfig(id.clone()))?;
-    let prep = prepare(&cfg, &[])?;
+    // An image's overlay stays mounted until rm; after a reboot it is made again (and the
+    // user is read from the image's layers meanwhile).
+    let remount = if cfg.from_image && !rootfs::is_mounted(&cfg.rootfs) {
+        Some(images::image_of(ctx, &cfg)?)
+    } else {
+        None
+    };
+    let prep = prepare(&cfg, remount.as_ref().map_or(&[], |i| i.layers.as_slice()))?;
     let mut rb = existing(ctx, &rec, false);
     let recreated = (|| {
         match fs::remove_file(ctx.store.runtime_log_path(&id)) {
@@ -50,9 +57,7 @@ pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
             _ => {}
         }
         create::make_cgroup(ctx, &cfg, &id, &mut rb)?;
-        // An image's overlay stays mounted until rm; after a reboot it is made again.
-        if cfg.from_image && !rootfs::is_mounted(&cfg.rootfs) {
-            let image = images::image_of(ctx, &cfg)?;
+        if let Some(image) = &remount {
             create::mount_rootfs(ctx, &id, &image.lowers, &mut rb)?;
         }
         create::write_bundle(ctx, &rec, &cfg, &prep, &mut rb)?;

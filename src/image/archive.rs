@@ -311,25 +311,18 @@ fn load_oci(store: &ImageStore, u: &Unpacked) -> Result<Vec<Loaded>, ArchiveErro
             layers.push((u.open(&blob_name(l.digest())?)?, Some((d, l.size())), media));
         }
         let img = add_image(store, &config, Some(stored), layers)?;
-        let names: Vec<String> = desc
-            .annotations()
-            .iter()
-            .flat_map(|a| {
-                [
-                    "io.containerd.image.name",
-                    "org.opencontainers.image.ref.name",
-                ]
-                .iter()
-                .filter_map(|k| a.get(*k).cloned())
-                .collect::<Vec<_>>()
+        // containerd's full name; else ref.name when it is a full reference (the spec
+        // also lets it be a bare tag, which names no repository: the image stays unnamed).
+        let annotations = desc.annotations().clone().unwrap_or_default();
+        let names: Vec<String> = annotations
+            .get("io.containerd.image.name")
+            .or_else(|| {
+                annotations
+                    .get("org.opencontainers.image.ref.name")
+                    .filter(|n| n.contains('/') || n.contains(':'))
             })
-            .filter(|n| {
-                n.contains('/')
-                    || n.contains(':')
-                    || Reference::parse(n).is_ok()
-                        && !n.chars().all(|c| c.is_ascii_digit() || c == '.')
-            })
-            .take(1)
+            .cloned()
+            .into_iter()
             .collect();
         loaded.extend(tag_all(store, &img, &names)?);
     }
