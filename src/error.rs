@@ -35,6 +35,8 @@ pub enum Error {
     Teardown(#[from] TeardownError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
     /// The rootfs given with --rootfs cannot be used.
     #[error("rootfs {}: {why}", path.display())]
     Rootfs { path: PathBuf, why: String },

@@ -22,6 +22,7 @@ const VALUE_FLAGS: &[&str] = &[
     "bridge",
     "bridge-subnet",
     "log-level",
+    "config",
 ];
 
 /// `argv` (with the program name first) as clap would parse it, if it is one of the simple
@@ -74,7 +75,7 @@ pub fn parse(argv: &[std::ffi::OsString]) -> Option<Cli> {
         "start" => Command::Start { container },
         _ => Command::Resume { container },
     };
-    let [root, data_root, runtime, runtime_root, bridge, bridge_subnet, log_level] = values;
+    let [root, data_root, runtime, runtime_root, bridge, bridge_subnet, log_level, config] = values;
     Some(Cli {
         root: PathBuf::from(root.as_deref().unwrap_or(super::native::DEFAULT_ROOT)),
         data_root: PathBuf::from(
@@ -88,6 +89,7 @@ pub fn parse(argv: &[std::ffi::OsString]) -> Option<Cli> {
         bridge_subnet: bridge_subnet.unwrap_or_else(|| crate::network::DEFAULT_SUBNET.to_string()),
         enable_nat,
         log_level,
+        config: config.map(PathBuf::from),
         command,
     })
 }
@@ -115,6 +117,7 @@ mod tests {
             &["--root=/r", "pause", "abc", "--data-root=/d"],
             &["pause", "--runtime", "crun", "--runtime-root", "/rr", "abc"],
             &["--log-level", "debug", "--enable-nat", "resume", "abc"],
+            &["--config", "/etc/s.json", "pause", "abc"],
             &[
                 "--bridge",
                 "br9",

@@ -3,11 +3,14 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use super::native::{ImageCmd, ImagesArgs, ImportArgs, LoadArgs, RmiArgs, SaveArgs, TagArgs};
+use super::native::{
+    ImageCmd, ImagesArgs, ImportArgs, LoadArgs, LoginArgs, PullArgs, RmiArgs, SaveArgs, TagArgs,
+};
 use super::output::human_duration;
 use crate::container::{images, Context};
 use crate::error::Error;
 use crate::image::archive::Loaded;
+use crate::image::progress;
 use crate::image::reference::Reference;
 use crate::image::store::ImageRecord;
 use crate::log_file;
@@ -239,7 +242,69 @@ pub fn run(ctx: &Context, out: &mut dyn Write, cmd: ImageCmd) -> Result<i32, Err
             images::tag(ctx, &source, &target)?;
             Ok(0)
         }
+        ImageCmd::Pull(PullArgs {
+            quiet,
+            platform,
+            reference,
+        }) => {
+            let _ = out.flush();
+            let progress = progress::for_output(quiet, progress::Sink::Stdout);
+            let pulled = images::pull(ctx, &reference, platform.as_deref(), &*progress)?;
+            for line in images::pull_status(&pulled, &reference) {
+                progress.line(&line);
+            }
+            // The full reference, as docker prints it last (and alone with -q).
+            let full = Reference::parse(&reference).map(|r| r.to_string());
+            let _ = writeln!(out, "{}", full.unwrap_or(reference));
+            Ok(0)
+        }
     }
+}
+
+/// `login`: the credentials checked against the registry, then stored as docker does.
+pub fn login(ctx: &Context, out: &mut dyn Write, a: LoginArgs) -> Result<i32, Error> {
+    let server = a.server.as_deref().unwrap_or("docker.io");
+    let user = a
+        .username
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| Error::Usage("login: a username is required (-u)".into()))?;
+    let password = match (a.password, a.password_stdin) {
+        (Some(_), true) => {
+            return Err(Error::Usage(
+                "login: --password and --password-stdin are mutually exclusive".into(),
+            ))
+        }
+        (Some(p), false) => p,
+        (None, true) => {
+            let mut p = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut p).map_err(
+                crate::error::io_err("reading the password from standard input"),
+            )?;
+            p.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => {
+            return Err(Error::Usage(
+                "login: a password is required (-p or --password-stdin)".into(),
+            ))
+        }
+    };
+    if password.is_empty() {
+        return Err(Error::Usage("login: the password is empty".into()));
+    }
+    images::login(ctx, server, &user, &password)?;
+    let _ = writeln!(out, "Login Succeeded");
+    Ok(0)
+}
+
+/// `logout`: the registry's stored credentials removed.
+pub fn logout(out: &mut dyn Write, server: Option<&str>) -> Result<i32, Error> {
+    let (host, shown) = images::logout(server.unwrap_or("docker.io"))?;
+    match shown {
+        true => writeln!(out, "Removing login credentials for {host}"),
+        false => writeln!(out, "Not logged in to {host}"),
+    }
+    .ok();
+    Ok(0)
 }
 
 #[cfg(test)]

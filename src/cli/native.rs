@@ -53,6 +53,9 @@ pub struct Cli {
     /// Log level for ocishim's own diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(long = "log-level", global = true)]
     pub log_level: Option<String>,
+    /// The settings file (registries; default /etc/ocishim/settings.json when present).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -139,9 +142,18 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Name an image anew: SOURCE (name or ID) as TARGET.
     Tag(TagArgs),
-    /// Images: ls, inspect, rm, prune, load, save, import, tag.
+    /// Images: ls, inspect, rm, prune, load, save, import, tag, pull.
     #[command(subcommand)]
     Image(ImageCmd),
+    /// Pull an image from a registry.
+    Pull(PullArgs),
+    /// Log in to a registry (stores the credentials in docker's config.json).
+    Login(LoginArgs),
+    /// Log out from a registry.
+    Logout {
+        /// The registry (default: Docker Hub).
+        server: Option<String>,
+    },
     /// Print version information.
     Version,
 }
@@ -158,6 +170,30 @@ pub struct ImagesArgs {
     pub format: Option<String>,
     /// Only images of this repository (NAME or NAME:TAG).
     pub reference: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PullArgs {
+    /// Print only the image's reference.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// os/arch[/variant] to pick from a multi-platform image (default: this host's).
+    #[arg(long)]
+    pub platform: Option<String>,
+    pub reference: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LoginArgs {
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    #[arg(short = 'p', long)]
+    pub password: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    /// The registry (default: Docker Hub).
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -227,6 +263,8 @@ pub enum ImageCmd {
     Import(ImportArgs),
     /// As `ocishim tag`.
     Tag(TagArgs),
+    /// As `ocishim pull`.
+    Pull(PullArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -380,6 +418,9 @@ pub struct RunArgs {
     /// missing (default) | never | always: when to pull IMAGE from its registry
     #[arg(long)]
     pub pull: Option<String>,
+    /// os/arch[/variant] of IMAGE to pull (default: this host's)
+    #[arg(long)]
+    pub platform: Option<String>,
     /// IMAGE (unless --rootfs) then the command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
@@ -415,6 +456,7 @@ impl RunArgs {
             add_host: a.add_host,
             log_driver: a.log_driver,
             pull: a.pull,
+            platform: a.platform,
             rm: a.rm,
             rootfs: a.rootfs,
             args: a.args,
@@ -454,6 +496,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         log_level: cli.log_level.clone(),
         cgroups: crate::cgroup::CgroupFs::host(),
         images: crate::image::store::ImageStore::new(cli.data_root.join("image")),
+        settings: cli.config.clone(),
     };
     let mut out = std::io::stdout().lock();
     let print = |out: &mut std::io::StdoutLock, s: &str| {
@@ -589,6 +632,9 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         Command::Rmi(a) => images::run(&ctx, &mut out, ImageCmd::Rm(a)),
         Command::Tag(a) => images::run(&ctx, &mut out, ImageCmd::Tag(a)),
         Command::Image(c) => images::run(&ctx, &mut out, c),
+        Command::Pull(a) => images::run(&ctx, &mut out, ImageCmd::Pull(a)),
+        Command::Login(a) => images::login(&ctx, &mut out, a),
+        Command::Logout { server } => images::logout(&mut out, server.as_deref()),
         Command::Version => {
             print(
                 &mut out,

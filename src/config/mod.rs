@@ -192,6 +192,9 @@ pub struct ContainerConfig {
     /// `--pull`: when to pull IMAGE.
     #[serde(default)]
     pub pull: PullPolicy,
+    /// `--platform`: which of a multi-platform IMAGE to pull.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     /// The image's StopSignal and ExposedPorts: recorded, not used by the spec.
     #[serde(default)]
     pub stop_signal: Option<String>,
@@ -280,6 +283,7 @@ pub struct RawOptions {
     pub add_host: Vec<String>,
     pub log_driver: Option<String>,
     pub pull: Option<String>,
+    pub platform: Option<String>,
     pub rm: bool,
     pub rootfs: Option<PathBuf>,
     /// IMAGE (unless --rootfs) then CMD.

@@ -284,12 +284,18 @@ impl RawOptions {
                 ))
             }
         };
+        if let Some(p) = &self.platform {
+            crate::image::pull::Platform::parse(p).map_err(|_| {
+                invalid("--platform", p, "want os/arch[/variant], e.g. linux/amd64")
+            })?;
+        }
         Ok(ContainerConfig {
             name,
             image,
             from_image,
             image_id: None,
             pull,
+            platform: self.platform,
             stop_signal: None,
             exposed_ports: Vec::new(),
             rootfs,

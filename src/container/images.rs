@@ -13,9 +13,13 @@ use crate::config::{apply_image, ContainerConfig, PullPolicy};
 use crate::error::Error;
 use crate::image::archive::{self, Loaded};
 use crate::image::digest::Digest;
+use crate::image::progress::{self, Progress};
+use crate::image::pull::{Platform, Pulled};
 use crate::image::reference::Reference;
+use crate::image::registry;
 use crate::image::store::{ImageRecord, ImageStore, ImageStoreError, MANIFEST_MAX};
 use crate::image::ImageError;
+use crate::settings::Settings;
 
 /// The image a container runs, resolved before anything of the container exists.
 pub struct RunImage {
@@ -54,23 +58,140 @@ pub fn image_config(ctx: &Context, img: &ImageRecord) -> Result<ImageConfigurati
         .map_err(|e| ImageError::Config(img.config.to_string(), e.to_string()).into())
 }
 
+/// `pull`: REF from its registry into the store, under the store's use lock. Registry
+/// settings come from the settings file (`--config`, or the default one).
+pub fn pull(
+    ctx: &Context,
+    reference: &str,
+    platform: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<Pulled, Error> {
+    let r = Reference::parse(reference)
+        .map_err(|e| ImageError::BadReference(reference.into(), e.to_string()))?;
+    let platform = match platform {
+        Some(p) => Platform::parse(p).map_err(ImageError::Platform)?,
+        None => Platform::host(),
+    };
+    let settings = Settings::load(ctx.settings.as_deref())?;
+    let store = store(ctx)?;
+    let _using = store.use_lock().map_err(ImageError::from)?;
+    let pulled = crate::image::pull::pull(store, &settings.registry(), &r, &platform, progress)
+        .map_err(|source| ImageError::Pull {
+            reference: r.to_string(),
+            source,
+        })?;
+    Ok(pulled)
+}
+
+/// A registry as `login`/`logout` name it: `host[:port]`, without scheme or path; Docker
+/// Hub's names all as `docker.io`.
+fn registry_host(server: &str) -> Result<String, Error> {
+    let s = server.trim();
+    let s = s.split_once("://").map_or(s, |(_, rest)| rest);
+    let host = s.split('/').next().unwrap_or("").to_ascii_lowercase();
+    if host.is_empty() || host.contains(['@', ' ', '?', '#']) {
+        return Err(Error::Usage(format!("invalid registry {server:?}")));
+    }
+    Ok(match host.as_str() {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
+        _ => host,
+    })
+}
+
+/// `login`: check the credentials against the registry, then store them.
+pub fn login(ctx: &Context, server: &str, user: &str, password: &str) -> Result<(), Error> {
+    let host = registry_host(server)?;
+    let settings = Settings::load(ctx.settings.as_deref())?;
+    registry::check_login(&settings.registry(), &host, user, password).map_err(|source| {
+        ImageError::Login {
+            host: host.clone(),
+            source,
+        }
+    })?;
+    registry::auth::store_login(&host, user, password).map_err(ImageError::from)?;
+    Ok(())
+}
+
+/// `logout`: the host as shown, and whether there were credentials to remove.
+pub fn logout(server: &str) -> Result<(String, bool), Error> {
+    let host = registry_host(server)?;
+    let removed = registry::auth::remove_login(&host).map_err(ImageError::from)?;
+    let shown = match host.as_str() {
+        "docker.io" => registry::auth::DOCKER_HUB_KEY.to_string(),
+        _ => host,
+    };
+    Ok((shown, removed))
+}
+
+/// docker's closing lines of a pull.
+pub fn pull_status(p: &Pulled, reference: &str) -> [String; 2] {
+    let status = if p.up_to_date {
+        "Image is up to date for"
+    } else {
+        "Downloaded newer image for"
+    };
+    [
+        format!("Digest: {}", p.digest),
+        format!("Status: {status} {}", familiar(reference)),
+    ]
+}
+
+/// The image `cfg.image` names, pulled as `--pull` says: `never` only looks in the store;
+/// `missing` pulls when the store lacks it (docker's "Unable to find image ... locally",
+/// then the pull's lines, on stderr); `always` pulls, and when that fails falls back to
+/// the stored image for a tag other than `latest` (OpenWhisk's rule: a pinned tag may
+/// run offline, `latest` must be fresh).
+fn resolve_for_run(ctx: &Context, cfg: &ContainerConfig) -> Result<ImageRecord, Error> {
+    let local = || {
+        lookup(ctx, &cfg.image).map_err(|e| match e {
+            Error::Image(ImageError::Store(ImageStoreError::NotFound(_))) => {
+                ImageError::NotFound(familiar(&cfg.image)).into()
+            }
+            e => e,
+        })
+    };
+    let from_registry = |r: &Reference| -> Result<ImageRecord, Error> {
+        let progress = progress::for_output(false, progress::Sink::Stderr);
+        let p = pull(ctx, &r.to_string(), cfg.platform.as_deref(), &*progress)?;
+        for line in pull_status(&p, &cfg.image) {
+            progress.line(&line);
+        }
+        Ok(p.record)
+    };
+    let reference = Reference::parse(&cfg.image).ok();
+    match (cfg.pull, reference) {
+        (PullPolicy::Never, _) | (_, None) => local(),
+        (PullPolicy::Missing, Some(r)) => match local() {
+            Err(Error::Image(ImageError::NotFound(name))) => {
+                eprintln!("Unable to find image '{name}' locally");
+                from_registry(&r)
+            }
+            found => found,
+        },
+        (PullPolicy::Always, Some(r)) => match from_registry(&r) {
+            Ok(rec) => Ok(rec),
+            Err(e) if r.digest.is_none() && r.tag.as_deref() != Some("latest") => match local() {
+                Ok(rec) => {
+                    eprintln!(
+                        "ocishim: pulling {}: {e}; using the local image",
+                        familiar(&cfg.image)
+                    );
+                    Ok(rec)
+                }
+                Err(_) => Err(e),
+            },
+            Err(e) => Err(e),
+        },
+    }
+}
+
 /// Resolve the image of a container made from IMAGE and merge its config into `cfg`.
 pub fn for_run(
     ctx: &Context,
     cfg: &mut ContainerConfig,
     entrypoint_given: bool,
 ) -> Result<RunImage, Error> {
-    // No registry client yet: `--pull always` cannot be honoured, and an image not in
-    // the store is docker's "not found locally" (as `--pull never` has it).
-    if cfg.pull == PullPolicy::Always {
-        return Err(ImageError::NoRegistry(familiar(&cfg.image)).into());
-    }
-    let record = lookup(ctx, &cfg.image).map_err(|e| match e {
-        Error::Image(ImageError::Store(ImageStoreError::NotFound(_))) => {
-            ImageError::NotFound(familiar(&cfg.image)).into()
-        }
-        e => e,
-    })?;
+    let record = resolve_for_run(ctx, cfg)?;
     let config = image_config(ctx, &record)?;
     apply_image(cfg, &config, entrypoint_given)?;
     cfg.image_id = Some(record.id.to_string());

@@ -54,6 +54,8 @@ pub struct Context {
     pub cgroups: &'static CgroupFs,
     /// The image store (`<data-root>/image`).
     pub images: ImageStore,
+    /// `--config`: the settings file pulls read (the default one when None).
+    pub settings: Option<PathBuf>,
 }
 
 impl Context {

@@ -95,6 +95,7 @@ esac
             log_level: None,
             cgroups,
             images: ImageStore::new(data_root.join("image")),
+            settings: None,
         };
         Fixture { dir, ctx, parent }
     }

@@ -18,6 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 use serde::{Deserialize, Serialize};
 
+use super::compress::Compression;
 use super::digest::{chain_ids, Digest, HashingReader};
 use super::reference::Reference;
 use super::store::{ImageRecord, ImageStore, ImageStoreError};
@@ -357,29 +358,18 @@ fn decompressed<'a>(
     mut f: BufReader<File>,
     media: Option<&str>,
     blob: &str,
-) -> Result<Box<dyn Read + 'a>, ArchiveError> {
-    let gzip = match media {
-        Some(m) if m.ends_with("tar+gzip") || m.ends_with("tar.gzip") || m.ends_with(".gzip") => {
-            true
-        }
-        Some(m) if m.ends_with("tar") || m.ends_with(".tar") => false,
-        Some(m) => {
-            return Err(ArchiveError::MediaType {
-                blob: blob.into(),
-                media_type: m.into(),
-            })
-        }
+) -> Result<Box<dyn Read + Send + 'a>, ArchiveError> {
+    let c = match media {
+        Some(m) => Compression::from_media_type(m).ok_or_else(|| ArchiveError::MediaType {
+            blob: blob.into(),
+            media_type: m.into(),
+        })?,
         None => {
             use std::io::BufRead;
-            let head = f.fill_buf().map_err(io_err(blob))?;
-            head.starts_with(&[0x1f, 0x8b])
+            Compression::sniff(f.fill_buf().map_err(io_err(blob))?)
         }
     };
-    Ok(if gzip {
-        Box::new(flate2::bufread::MultiGzDecoder::new(f))
-    } else {
-        Box::new(f)
-    })
+    c.decoder(f).map_err(io_err(blob))
 }
 
 /// Store an image: its layers' blobs (verified), each layer unpacked once with its

@@ -2,8 +2,12 @@
 //! per-container overlay rootfs. Image work runs in the CLI process, never in a monitor.
 
 pub mod archive;
+pub mod compress;
 pub mod digest;
+pub mod progress;
+pub mod pull;
 pub mod reference;
+pub mod registry;
 pub mod rootfs;
 pub mod store;
 pub mod unpack;
@@ -20,9 +24,21 @@ pub enum ImageError {
     /// `run` of an image that is not in the store (no registry yet).
     #[error("Unable to find image '{0}' locally")]
     NotFound(String),
-    /// `--pull always`: there is no registry client yet.
-    #[error("pulling {0}: pulling from a registry is not supported yet (load the image, or --pull missing|never)")]
-    NoRegistry(String),
+    #[error("pulling {reference}: {source}")]
+    Pull {
+        reference: String,
+        source: pull::PullError,
+    },
+    #[error(transparent)]
+    ConfigFile(#[from] registry::auth::ConfigFileError),
+    /// `login` refused by the registry.
+    #[error("login to {host}: {source}")]
+    Login {
+        host: String,
+        source: registry::RegistryError,
+    },
+    #[error("{0}")]
+    Platform(pull::PullError),
     #[error("invalid reference {0:?}: {1}")]
     BadReference(String, String),
     #[error("image config {0}: {1}")]

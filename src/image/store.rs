@@ -114,6 +114,29 @@ pub struct LayerRef {
     pub size: u64,
 }
 
+/// A blob being written in the store's `tmp/` (see [`ImageStore::tmp_blob`]).
+pub struct TmpBlob {
+    file: Option<File>,
+    path: PathBuf,
+}
+
+impl io::Write for TmpBlob {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.as_mut().expect("open").write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.as_mut().expect("open").flush()
+    }
+}
+
+impl Drop for TmpBlob {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Repositories {
     #[serde(rename = "Refs")]
@@ -287,6 +310,42 @@ impl ImageStore {
         }
         rename_or_remove(tmp, &path)?;
         Ok((digest.clone(), size))
+    }
+
+    /// A new private file in `tmp/` for a blob written as it streams by (a pulled layer's
+    /// compressed bytes while it is unpacked); removed on drop unless committed.
+    pub fn tmp_blob(&self) -> Result<TmpBlob, ImageStoreError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.tmp_path();
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err("creating", &path))?;
+        Ok(TmpBlob {
+            file: Some(file),
+            path,
+        })
+    }
+
+    /// Move a verified [`TmpBlob`] into place as blob `digest` (under the blob's lock; a
+    /// blob already there wins).
+    pub fn commit_tmp_blob(
+        &self,
+        mut blob: TmpBlob,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), ImageStoreError> {
+        let file = blob
+            .file
+            .take()
+            .expect("an uncommitted temp blob has its file");
+        file.sync_all().map_err(io_err("syncing", &blob.path))?;
+        drop(file);
+        let _lock = self.lock(&format!("blob-{}", digest.hex()))?;
+        let path = std::mem::take(&mut blob.path);
+        self.commit_blob(&path, digest, size).map(|_| ())
     }
 
     /// A blob's bytes, re-verified against its digest; refused when over `max` bytes
@@ -587,6 +646,19 @@ impl ImageStore {
             (Some(_), Some(_)) => Err(ImageStoreError::Ambiguous(s.into())),
             (None, _) => Err(ImageStoreError::NotFound(s.into())),
         }
+    }
+
+    /// A stored blob that unpacks to the layer `chain_id` (from any image that has it).
+    pub fn blob_of_layer(&self, chain_id: &Digest) -> Option<Digest> {
+        self.ids().ok()?.into_iter().find_map(|id| {
+            let img = self.read_record(&id).ok()?;
+            let i = img.layers.iter().position(|l| &l.chain_id == chain_id)?;
+            let blob = img
+                .blobs
+                .get(i)
+                .filter(|_| img.blobs.len() == img.layers.len())?;
+            self.has_blob(blob).then(|| blob.clone())
+        })
     }
 
     /// Remove an image's record and its references; its blobs and layers stay until
