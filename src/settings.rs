@@ -147,7 +147,7 @@ mod tests {
             ),
             (br#"{"max-concurrent-downloads":0}"#, "at least 1"),
             (br#"{"max-concurrent-downloads":-1}"#, "invalid value"),
-            (b"[1,2", "EOF"),
+            (b"{\"registry-mirrors\": [", "EOF"),
         ] {
             let e = Settings::parse(text).unwrap_err();
             assert!(e.contains(want), "{e}");

@@ -11,8 +11,10 @@
 //! - missing parents are created 0755 (root-owned); a later entry replaces an earlier one of
 //!   the same name (a directory is kept and updated when the new entry is a directory,
 //!   otherwise removed with its content);
-//! - regular files: `O_CREAT|O_EXCL|O_NOFOLLOW`, exactly the header's size (PAX size
-//!   first; fewer bytes fail), then owner, mode (setuid/setgid/sticky kept), xattrs, mtime;
+//! - regular files: `O_CREAT|O_EXCL|O_NOFOLLOW` with the recorded mode, exactly the
+//!   header's size (PAX size first; fewer bytes fail), then owner and mode (setuid/setgid/
+//!   sticky kept) unless creation made them so already, xattrs, mtime; a run of files in one
+//!   directory resolves it once (any other kind of entry resolves anew);
 //! - directories: owner, mode and xattrs at their entry, mtimes after the last entry;
 //! - symlinks: the target as recorded, owner and mtime of the link itself;
 //! - hardlinks: the target (`/` and `./` prefixes dropped, `..` refused) must already
@@ -92,6 +94,9 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<UnpackStats, UnpackError>
         root,
         stats: UnpackStats::default(),
         dir_times: Vec::new(),
+        cached: None,
+        creator: Creator::detect(),
+        buf: vec![0; 256 << 10],
     };
     let mut archive = tar::Archive::new(layer);
     let mut last = String::new();
@@ -293,6 +298,66 @@ struct Unpacker {
     stats: UnpackStats,
     /// Directories (paths under the root) and their mtimes, set after the last entry.
     dir_times: Vec<(Vec<u8>, Timestamps)>,
+    /// The parent of the last regular file made: a run of files in one directory resolves
+    /// it once. Dropped by every entry that is not a fresh regular file (only those leave
+    /// the tree's directories as they were).
+    cached: Option<Parent>,
+    /// Who owns a new file, and which mode bits the umask takes off.
+    creator: Creator,
+    /// The copy buffer for file content (larger than io::copy's: fewer writes).
+    buf: Vec<u8>,
+}
+
+/// `io::copy` through `buf`.
+fn copy_with(buf: &mut [u8], r: &mut impl Read, w: &mut impl io::Write) -> io::Result<u64> {
+    let mut n = 0u64;
+    loop {
+        let got = match r.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..got])?;
+        n += got as u64;
+    }
+}
+
+/// A resolved parent directory.
+struct Parent {
+    comps: Vec<u8>,
+    fd: OwnedFd,
+    /// The directory's gid when it is setgid (new files get it).
+    setgid_gid: Option<u32>,
+}
+
+/// This process's ids and umask: a new file is owned by (euid, egid, or the parent's gid
+/// when setgid) with mode & !umask; a file that comes out right needs no chown or chmod.
+#[derive(Clone, Copy)]
+struct Creator {
+    uid: u32,
+    gid: u32,
+    umask: u32,
+}
+
+impl Creator {
+    fn detect() -> Creator {
+        // /proc/self/status has the umask without changing it (umask(2) would, for every
+        // thread of the process).
+        let umask = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o777);
+        Creator {
+            uid: rustix::process::geteuid().as_raw(),
+            gid: rustix::process::getegid().as_raw(),
+            umask,
+        }
+    }
 }
 
 /// `openat2` under `root` with `RESOLVE_IN_ROOT`, retried when the kernel asks to.
@@ -383,7 +448,11 @@ impl Unpacker {
             self.dir_times.push((b".".to_vec(), meta.times()));
             return Ok(());
         };
-        match whiteout(name).map_err(refused)? {
+        let wh = whiteout(name).map_err(refused)?;
+        if !matches!(wh, Whiteout::None) {
+            self.cached = None;
+        }
+        match wh {
             Whiteout::None => {}
             Whiteout::Meta => {
                 tracing::debug!(entry = path, "aufs metadata skipped");
@@ -409,6 +478,13 @@ impl Unpacker {
                     .map_err(io_err("chown of the whiteout"));
             }
         }
+        if matches!(
+            kind,
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse
+        ) {
+            return self.regular(e, parents, name, &meta, path);
+        }
+        self.cached = None;
         let dir = self.parent(parents, path)?;
         let dir = dir.as_fd();
         let owner = || {
@@ -428,36 +504,6 @@ impl Unpacker {
                     .map_err(io_err("opening the directory"))?;
                 self.apply(fd.as_fd(), &meta, path)?;
                 self.dir_times.push((join(&comps), meta.times()));
-            }
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                clear(dir, name, false).map_err(io_err("replacing"))?;
-                let flags = OFlags::WRONLY
-                    | OFlags::CREATE
-                    | OFlags::EXCL
-                    | OFlags::NOFOLLOW
-                    | OFlags::CLOEXEC;
-                let fd = rfs::openat(dir, name, flags, Mode::from_raw_mode(0o600))
-                    .map_err(io_err("creating the file"))?;
-                let mut file = File::from(fd);
-                let size = e.size();
-                let got =
-                    io::copy(&mut Read::take(&mut *e, size), &mut file).map_err(|source| {
-                        UnpackError::Io {
-                            path: path.to_string(),
-                            op: "writing the content",
-                            source,
-                        }
-                    })?;
-                if got != size {
-                    return Err(UnpackError::Truncated {
-                        path: path.to_string(),
-                        size,
-                        got,
-                    });
-                }
-                self.stats.bytes += got;
-                self.apply(file.as_fd(), &meta, path)?;
-                rfs::futimens(&file, &meta.times()).map_err(io_err("setting the times"))?;
             }
             EntryType::Symlink => {
                 let target = e
@@ -507,6 +553,89 @@ impl Unpacker {
             other => {
                 tracing::debug!(entry = path, kind = ?other, "tar entry type skipped");
             }
+        }
+        Ok(())
+    }
+
+    /// A regular file: made `O_CREAT|O_EXCL|O_NOFOLLOW` with its mode (a name already there
+    /// is removed first), its content, then owner and mode only when creation did not get
+    /// them right already, xattrs, mtime.
+    fn regular<R: Read>(
+        &mut self,
+        e: &mut tar::Entry<R>,
+        parents: &[&[u8]],
+        name: &[u8],
+        meta: &Meta,
+        path: &str,
+    ) -> Result<(), UnpackError> {
+        let io_err = |op| {
+            move |e: Errno| UnpackError::Io {
+                path: path.to_string(),
+                op,
+                source: e.into(),
+            }
+        };
+        let comps = join(parents);
+        let parent = match self.cached.take() {
+            Some(p) if p.comps == comps => p,
+            _ => {
+                let fd = self.parent(parents, path)?;
+                let st = rfs::fstat(&fd).map_err(io_err("stat of the parent directory"))?;
+                let setgid_gid = (st.st_mode & 0o2000 != 0).then_some(st.st_gid);
+                Parent {
+                    comps,
+                    fd,
+                    setgid_gid,
+                }
+            }
+        };
+        let dir = parent.fd.as_fd();
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mode = Mode::from_raw_mode(meta.mode & 0o777);
+        let mut fresh = true;
+        let fd = match rfs::openat(dir, name, flags, mode) {
+            Err(Errno::EXIST) => {
+                fresh = false;
+                clear(dir, name, false).map_err(io_err("replacing"))?;
+                rfs::openat(dir, name, flags, mode)
+            }
+            r => r,
+        }
+        .map_err(io_err("creating the file"))?;
+        let mut file = File::from(fd);
+        let size = e.size();
+        let got = copy_with(&mut self.buf, &mut Read::take(&mut *e, size), &mut file).map_err(
+            |source| UnpackError::Io {
+                path: path.to_string(),
+                op: "writing the content",
+                source,
+            },
+        )?;
+        if got != size {
+            return Err(UnpackError::Truncated {
+                path: path.to_string(),
+                size,
+                got,
+            });
+        }
+        self.stats.bytes += got;
+        let c = self.creator;
+        let owner = (c.uid, parent.setgid_gid.unwrap_or(c.gid));
+        let owned = (meta.uid, meta.gid) == owner;
+        // Creation applied mode & !umask; setuid/setgid/sticky bits always get a chmod.
+        let moded = meta.mode & !0o777 == 0 && meta.mode & c.umask == 0;
+        if !owned {
+            let (uid, gid) = (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
+            rfs::fchown(&file, uid, gid).map_err(io_err("chown"))?;
+        }
+        if !owned || !moded {
+            // (after a chown, which clears setuid/setgid)
+            rfs::fchmod(&file, Mode::from_raw_mode(meta.mode)).map_err(io_err("chmod"))?;
+        }
+        self.xattrs(file.as_fd(), meta, path)?;
+        rfs::futimens(&file, &meta.times()).map_err(io_err("setting the times"))?;
+        if fresh {
+            self.cached = Some(parent);
         }
         Ok(())
     }
@@ -604,6 +733,18 @@ impl Unpacker {
         let (uid, gid) = (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
         rfs::fchown(fd, uid, gid).map_err(io_err("chown"))?;
         rfs::fchmod(fd, Mode::from_raw_mode(meta.mode)).map_err(io_err("chmod"))?;
+        self.xattrs(fd, meta, path)
+    }
+
+    /// The entry's kept xattrs (a filesystem without xattrs skips them).
+    fn xattrs(&self, fd: BorrowedFd, meta: &Meta, path: &str) -> Result<(), UnpackError> {
+        let io_err = |op| {
+            move |e: Errno| UnpackError::Io {
+                path: path.to_string(),
+                op,
+                source: e.into(),
+            }
+        };
         for (k, v) in &meta.xattrs {
             match rfs::fsetxattr(fd, k.as_slice(), v, XattrFlags::empty()) {
                 Err(Errno::NOTSUP) => {

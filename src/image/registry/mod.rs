@@ -267,7 +267,7 @@ impl Session {
         if is_insecure(domain, &cfg.insecure) {
             endpoints.push((format!("http://{api}"), domain.to_string()));
         }
-        let mut first_err = None;
+        let mut err: Option<RegistryError> = None;
         let n = endpoints.len();
         for (i, (base, host)) in endpoints.into_iter().enumerate() {
             // An https endpoint with a plain-http fallback: no retries of a TLS failure.
@@ -276,11 +276,16 @@ impl Session {
                 Ok(s) => return Ok(s),
                 Err(e) => {
                     tracing::debug!(error = %e, "endpoint failed");
-                    first_err.get_or_insert(e);
+                    // The registry's own answer says more than a failed connection.
+                    let keep = matches!(&err, Some(old) if !matches!(old, RegistryError::Transport { .. }))
+                        && matches!(e, RegistryError::Transport { .. });
+                    if !keep {
+                        err = Some(e);
+                    }
                 }
             }
         }
-        Err(first_err.expect("at least one endpoint"))
+        Err(err.expect("at least one endpoint"))
     }
 
     fn ping(
