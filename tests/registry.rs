@@ -8,13 +8,16 @@ mod common;
 #[path = "common/registry.rs"]
 mod registry;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::{stderr, stdout, Env};
-use registry::{busybox_oci, free_port, http_get, image, Registry};
+use registry::{busybox_oci, free_port, http_get, image, output_within, Registry};
+
+/// The longest any one ocishim command may take (a pull of a small image from loopback,
+/// or a run): past it the command is killed and the test fails instead of hanging.
+const LIMIT: Duration = Duration::from_secs(60);
 use serde_json::Value;
 
 /// An ocishim command of this env with DOCKER_CONFIG set, run where `reg` is reachable.
@@ -45,7 +48,7 @@ impl Ctx {
     }
 
     fn out(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("running ocishim")
+        output_within(&mut self.cmd(args), None, LIMIT)
     }
 
     /// Run and require success; stdout trimmed.
@@ -160,7 +163,7 @@ fn harness_smoke_plain_registry() {
     assert_eq!(reg.blob_gets(&layers[0]), 1, "{}", reg.logs());
     assert_eq!(reg.blob_gets("smoke/busybox/blobs/"), 2);
     assert_eq!(reg.blob_gets("other/blobs/"), 0);
-    assert!(reg.manifest_gets("smoke/busybox") >= 1);
+    assert!(reg.manifest_requests("smoke/busybox") >= 1);
 
     // The other flavours of push.
     let idx = reg.push(&multi_platform(), "smoke/multi:latest", &["--all"]);
@@ -205,6 +208,34 @@ fn harness_smoke_plain_registry() {
 
     // A port nothing listens on answers nothing.
     assert_eq!(http_get(free_port(), "/v2/"), None);
+    assert_stops(reg, &["docker-registry"]);
+}
+
+/// Dropping the registry stops its processes and removes its directory.
+fn assert_stops(reg: Registry, comms: &[&str]) {
+    let pids = reg.pids();
+    let names: Vec<String> = pids
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    for c in comms {
+        assert!(names.iter().any(|n| n == c), "no {c} among {names:?}");
+    }
+    let (dir, port) = (reg.dir.path().to_path_buf(), reg.port);
+    drop(reg);
+    for p in pids {
+        assert!(
+            !Path::new(&format!("/proc/{p}")).exists(),
+            "process {p} still there"
+        );
+    }
+    assert!(!dir.exists(), "{} left", dir.display());
+    assert_eq!(http_get(port, "/v2/"), None);
 }
 
 #[test]
@@ -264,6 +295,7 @@ fn harness_smoke_token_registry() {
     assert_eq!(reg.blob_gets(&config), config_gets + 1, "{}", reg.logs());
     assert_eq!(reg.blob_gets(&layers[0]), 1, "{}", reg.logs());
     assert!(reg.token_requests().0 > ok1);
+    assert_stops(reg, &["docker-registry", "python3"]);
 }
 
 #[test]
@@ -298,6 +330,7 @@ fn harness_smoke_htpasswd_registry() {
         .requests()
         .iter()
         .any(|r| r.status == 401 && r.path.contains("/manifests/")));
+    assert_stops(reg, &["docker-registry"]);
 }
 
 #[test]
@@ -312,7 +345,8 @@ fn harness_smoke_isolated_registry() {
     assert_eq!(stdout(&o).trim(), "", "routes in the test namespace");
     reg.push(&busybox_oci(), "library/busybox:latest", &[]);
     assert!(reg.manifest("library/busybox:latest")["layers"].is_array());
-    assert!(reg.manifest_gets("library/busybox") >= 1);
+    assert!(reg.manifest_requests("library/busybox") >= 1);
+    assert_stops(reg, &["docker-registry", "sleep"]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -366,7 +400,7 @@ fn pull_prints_docker_lines_stores_the_image_and_pulls_nothing_twice() {
     assert!(v["Size"].as_u64().unwrap_or(0) > 0, "{v}");
 
     // Again: the manifest is asked for, no blob downloaded.
-    let manifests = ctx.reg.manifest_gets("busybox");
+    let manifests = ctx.reg.manifest_requests("busybox");
     let out = ctx.ok(&["pull", &r]);
     assert!(
         out.lines()
@@ -374,7 +408,7 @@ fn pull_prints_docker_lines_stores_the_image_and_pulls_nothing_twice() {
         "{out}"
     );
     assert_eq!(out.lines().last(), Some(r.as_str()));
-    assert!(ctx.reg.manifest_gets("busybox") > manifests);
+    assert!(ctx.reg.manifest_requests("busybox") > manifests);
     assert_eq!(ctx.reg.blob_gets(""), 2, "{}", ctx.reg.logs());
 
     // -q: the reference only.
@@ -540,24 +574,28 @@ fn pull_picks_the_platform_of_an_index() {
 
     // --platform linux/arm64 (in a fresh installation): arm64's image.
     let env2 = Env::new();
-    let o = shim(
-        &env2,
-        &ctx.reg,
-        ctx.docker_config.path(),
-        &["pull", "-q", "--platform", "linux/arm64", &r],
-    )
-    .output()
-    .unwrap();
+    let o = output_within(
+        &mut shim(
+            &env2,
+            &ctx.reg,
+            ctx.docker_config.path(),
+            &["pull", "-q", "--platform", "linux/arm64", &r],
+        ),
+        None,
+        LIMIT,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), r);
-    let o = shim(
-        &env2,
-        &ctx.reg,
-        ctx.docker_config.path(),
-        &["image", "inspect", &r],
-    )
-    .output()
-    .unwrap();
+    let o = output_within(
+        &mut shim(
+            &env2,
+            &ctx.reg,
+            ctx.docker_config.path(),
+            &["image", "inspect", &r],
+        ),
+        None,
+        LIMIT,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["Architecture"], "arm64", "{v}");
@@ -670,7 +708,7 @@ fn run_pulls_a_missing_image_per_the_pull_policy() {
         stderr(&o)
     );
     assert!(ctx.ok(&["images", "-q"]).lines().count() == 1);
-    let manifests = ctx.reg.manifest_gets("runpull");
+    let manifests = ctx.reg.manifest_requests("runpull");
     assert!(manifests >= 1);
     assert_eq!(ctx.reg.blob_gets(&config), 1);
     assert_eq!(ctx.reg.blob_gets(&layers[0]), 1);
@@ -678,14 +716,14 @@ fn run_pulls_a_missing_image_per_the_pull_policy() {
         ctx.ok(&["run", "--rm", "--pull", "missing", &r, "echo", "ok"]),
         "ok"
     );
-    assert_eq!(ctx.reg.manifest_gets("runpull"), manifests);
+    assert_eq!(ctx.reg.manifest_requests("runpull"), manifests);
 
     // always: the manifest again, no blob again.
     assert_eq!(
         ctx.ok(&["run", "--rm", "--pull", "always", &r, "echo", "ok"]),
         "ok"
     );
-    assert!(ctx.reg.manifest_gets("runpull") > manifests);
+    assert!(ctx.reg.manifest_requests("runpull") > manifests);
     assert_eq!(ctx.reg.blob_gets(""), 2, "{}", ctx.reg.logs());
 
     // never, now that it is there: runs.
@@ -753,17 +791,7 @@ fn b64(s: &str) -> String {
 fn login_stdin(ctx: &Ctx, user: &str, password: &str) -> Output {
     let host = ctx.reg.host();
     let mut c = ctx.cmd(&["login", "--password-stdin", "-u", user, &host]);
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    output_within(&mut c, Some(format!("{password}\n").as_bytes()), LIMIT)
 }
 
 /// login (wrong password, then right), pull, logout, pull refused: for either auth.
@@ -875,7 +903,7 @@ fn settings_file_registry_mirror_serves_docker_hub_names() {
     )
     .unwrap();
     let s = settings.to_str().unwrap();
-    let manifests = ctx.reg.manifest_gets("library/busybox");
+    let manifests = ctx.reg.manifest_requests("library/busybox");
     let out = ctx.ok(&["--config", s, "pull", "busybox"]);
     assert!(
         out.lines()
@@ -883,7 +911,7 @@ fn settings_file_registry_mirror_serves_docker_hub_names() {
         "{out}"
     );
     assert!(
-        ctx.reg.manifest_gets("library/busybox") > manifests,
+        ctx.reg.manifest_requests("library/busybox") > manifests,
         "{}",
         ctx.reg.logs()
     );

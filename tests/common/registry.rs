@@ -462,12 +462,19 @@ impl Registry {
         )
     }
 
-    /// Poll GET /v2/ (raw HTTP/1.0) until any HTTP answer, up to 10 s.
+    /// Poll (up to 10 s) until this process logged that it listens on the port and GET /v2/
+    /// (raw HTTP/1.0) answers 200 or 401; false when it exited (the port was taken).
     fn wait_ready(&self, p: &mut Proc, port: u16) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let listening = format!("listening on 127.0.0.1:{port}");
         while Instant::now() < deadline {
             if !p.alive() {
                 return false;
+            }
+            let log = std::fs::read_to_string(&self.error_log).unwrap_or_default();
+            if !log.contains(&listening) {
+                std::thread::sleep(Duration::from_millis(25));
+                continue;
             }
             let answer = match &self.netns {
                 Some(ns) => ns.within(move || http_get(port, "/v2/")),
@@ -674,12 +681,13 @@ impl Registry {
             .count()
     }
 
-    /// Successful GETs of manifests of REPO ("" for any).
-    pub fn manifest_gets(&self, repo: &str) -> usize {
+    /// Successful GETs and HEADs of manifests of REPO ("" for any): a client may check a
+    /// tag's digest with HEAD before it GETs anything.
+    pub fn manifest_requests(&self, repo: &str) -> usize {
         let prefix = format!("/v2/{repo}");
         self.requests()
             .iter()
-            .filter(|r| r.method == "GET" && r.path.contains("/manifests/"))
+            .filter(|r| (r.method == "GET" || r.method == "HEAD") && r.path.contains("/manifests/"))
             .filter(|r| r.path.starts_with(&prefix))
             .filter(|r| (200..400).contains(&r.status))
             .count()
@@ -694,6 +702,16 @@ impl Registry {
         let ok = text.lines().filter(|l| l.starts_with("token 200 ")).count();
         let refused = text.lines().filter(|l| l.starts_with("token 401 ")).count();
         (ok, refused)
+    }
+
+    /// The PIDs of the processes the harness started for this registry (the registry, the
+    /// token server, the network namespace's holder): all gone after drop.
+    pub fn pids(&self) -> Vec<u32> {
+        let mut v = vec![];
+        v.extend(self.proc.as_ref().map(|p| p.child.id()));
+        v.extend(self.token.as_ref().map(|t| t.proc.child.id()));
+        v.extend(self.netns.as_ref().map(|n| n.pid()));
+        v
     }
 
     pub fn token_port(&self) -> Option<u16> {
@@ -744,6 +762,64 @@ fn parse_access_line(l: &str) -> Option<Request> {
         path,
         status,
     })
+}
+
+/// Run a command to completion within `limit` (its stdout and stderr captured, `input` on
+/// its stdin when given); past the limit it is killed by its PID and the test fails.
+pub fn output_within(cmd: &mut Command, input: Option<&[u8]>, limit: Duration) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    if input.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+        let _ = stdin.write_all(data);
+    }
+    let pipe = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = pipe(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = pipe(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.wait();
+            let (o, e) = (out.join().unwrap(), err.join().unwrap());
+            panic!(
+                "{cmd:?} did not finish within {limit:?} (killed)\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&o),
+                String::from_utf8_lossy(&e)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
 }
 
 /// GET PATH on 127.0.0.1:PORT (HTTP/1.0, 2 s timeouts): the status code, None when no answer.
