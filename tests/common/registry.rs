@@ -31,6 +31,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("htpasswd", "apache2-utils"),
     ("nsenter", "util-linux"),
     ("unshare", "util-linux"),
+    ("setpriv", "util-linux"),
     ("ip", "iproute2"),
     ("zstd", "zstd"),
 ];
@@ -56,6 +57,16 @@ fn which(tool: &str) -> Option<PathBuf> {
         .chain(["/usr/sbin", "/sbin"].iter().map(PathBuf::from))
         .map(|d| d.join(tool))
         .find(|p| p.is_file())
+}
+
+/// A command for a long-lived helper process (registry, token server, namespace holder):
+/// `setpriv --pdeathsig KILL -- PROGRAM`, which execs PROGRAM under the same PID, so that
+/// it dies with the test thread that started it even when the test binary is killed and no
+/// Drop runs (no unsafe pre_exec needed).
+fn guarded(program: &str) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--pdeathsig", "KILL", "--", program]);
+    c
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (nothing listens on it now).
@@ -92,15 +103,6 @@ pub fn image(name: &str, args: &[&str]) -> PathBuf {
 pub fn busybox_oci() -> PathBuf {
     static P: OnceLock<PathBuf> = OnceLock::new();
     P.get_or_init(|| image("busybox-oci.tar", &[])).clone()
-}
-
-/// A unique short tag for names in this run.
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}x{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
 }
 
 /// How the registry authenticates.
@@ -175,7 +177,7 @@ pub struct NetNs {
 
 impl NetNs {
     pub fn new() -> NetNs {
-        let child = Command::new("unshare")
+        let child = guarded("unshare")
             .args(["--net", "--", "sleep", "100000"])
             .stdin(Stdio::null())
             .spawn()
@@ -341,7 +343,7 @@ impl Registry {
             std::fs::write(&cfg, reg.config_yaml(port, &auth_yaml)).unwrap();
             let out = std::fs::File::create(&reg.access_log).unwrap();
             let err = std::fs::File::create(&reg.error_log).unwrap();
-            let mut c = Command::new("docker-registry");
+            let mut c = guarded("docker-registry");
             c.arg("serve").arg(&cfg);
             let mut c = reg.in_ns(c);
             let child = c
@@ -407,7 +409,7 @@ impl Registry {
                 let script =
                     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/token_server.py");
                 let (port_file, log) = (d.join("token.port"), d.join("token.log"));
-                let child = Command::new("python3")
+                let child = guarded("python3")
                     .arg(&script)
                     .arg(&cert)
                     .arg(&key)

@@ -4,7 +4,8 @@
 Usage: token_server.py CERT KEY ISSUER SERVICE USER PASS
 
 Binds 127.0.0.1 on a free port and prints the port as the first line of standard output.
-GET /token (any path) with HTTP Basic USER:PASS answers
+GET /token (any path) with HTTP Basic USER:PASS (or docker's OAuth2 form: POST with
+grant_type=password&username=USER&password=PASS&scope=...) answers
   {"token": JWT, "access_token": JWT, "expires_in": 300, "issued_at": ...}
 where the JWT (RS256, signed with KEY by the `openssl` CLI) carries CERT in its x5c header
 and grants every requested `scope` (repository:NAME:ACTIONS, several `scope` parameters or
@@ -78,12 +79,17 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return user, pw
 
-    def do_GET(self):
+    def do_GET(self, form=None):
         cfg = self.server.cfg
         q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-        scopes = parse_scopes(q.get("scope", []))
-        account = (q.get("account") or [""])[0]
         creds = self.credentials()
+        if form is not None:
+            for k, v in form.items():
+                q.setdefault(k, []).extend(v)
+            if (form.get("grant_type") or [""])[0] == "password":
+                creds = ((form.get("username") or [""])[0], (form.get("password") or [""])[0])
+        scopes = parse_scopes(q.get("scope", []))
+        account = (q.get("account") or q.get("username") or [""])[0]
         if creds != (cfg["user"], cfg["password"]):
             self.log_token(401, account, scopes)
             self.reply(401, {"errors": [{"code": "UNAUTHORIZED",
@@ -109,7 +115,10 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, {"token": jwt, "access_token": jwt, "expires_in": 300,
                          "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))})
 
-    do_POST = do_GET
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n).decode() if n > 0 else ""
+        self.do_GET(form=urllib.parse.parse_qs(body))
 
 
 def main():
