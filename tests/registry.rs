@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use common::{stderr, stdout, Env};
 use registry::{busybox_oci, free_port, http_get, image, output_within, Registry};
+use serde_json::Value;
 
 /// The longest any one ocishim command may take (a pull of a small image from loopback,
 /// or a run): past it the command is killed and the test fails instead of hanging.
 const LIMIT: Duration = Duration::from_secs(60);
-use serde_json::Value;
 
 /// An ocishim command of this env with DOCKER_CONFIG set, run where `reg` is reachable.
 fn shim(env: &Env, reg: &Registry, docker_config: &Path, args: &[&str]) -> Command {
