@@ -12,7 +12,7 @@
 
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -497,6 +497,63 @@ impl<R: Read> Read for Net<'_, R> {
     }
 }
 
+/// Adds the time spent in its reads (and so in everything below it) to `ns`.
+struct Timed<'a, R> {
+    inner: R,
+    ns: &'a AtomicU64,
+}
+
+impl<R: Read> Read for Timed<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let t = Instant::now();
+        let r = self.inner.read(buf);
+        self.ns
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        r
+    }
+}
+
+/// Where a layer's time went: each figure is the time in the reads at one level of the
+/// stream, everything below included (`--log-level debug` prints the differences).
+#[derive(Default)]
+struct Clocks {
+    /// The registry's body.
+    net: AtomicU64,
+    /// + the blob's sha256.
+    hashed: AtomicU64,
+    /// + the copy into the blob's temp file.
+    teed: AtomicU64,
+    /// + decompression.
+    plain: AtomicU64,
+    /// + the diff_id's sha256 (the rest of the layer's time is the extractor's).
+    verified: AtomicU64,
+}
+
+impl Clocks {
+    fn log(&self, layer: &Digest, total: std::time::Duration) {
+        let ms = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e6;
+        let (n, h, t, p, v) = (
+            ms(&self.net),
+            ms(&self.hashed),
+            ms(&self.teed),
+            ms(&self.plain),
+            ms(&self.verified),
+        );
+        let total = total.as_secs_f64() * 1e3;
+        let r = |v: f64| v.max(0.0).round() as u64;
+        tracing::debug!(
+            %layer,
+            total_ms = r(total),
+            download_ms = r(n),
+            verify_ms = r((h - n) + (v - p)),
+            store_blob_ms = r(t - h),
+            decompress_ms = r(p - t),
+            create_files_ms = r(total - v),
+            "pull: layer"
+        );
+    }
+}
+
 /// Copies what is read through it into `out` (the blob's temp file).
 struct Tee<R, W> {
     inner: R,
@@ -518,11 +575,12 @@ fn fetch_layer(
     progress: &dyn Progress,
     stop: &AtomicBool,
 ) -> Result<()> {
+    let clocks = Clocks::default();
     let mut fill = |dir: &Path| -> std::result::Result<u64, ImageStoreError> {
         let mut attempt = 1;
         loop {
             let failed = AtomicBool::new(false);
-            match stream_layer(store, session, job, progress, stop, &failed, dir) {
+            match stream_layer(store, session, job, progress, stop, &failed, dir, &clocks) {
                 Ok(n) => return Ok(n),
                 Err(e) if failed.load(Ordering::Relaxed) && attempt < LAYER_ATTEMPTS => {
                     tracing::debug!(layer = %job.blob, error = %e, attempt, "retrying the layer");
@@ -535,7 +593,7 @@ fn fetch_layer(
     };
     let t = Instant::now();
     store.ensure_layer(&job.diff_id, &job.chain_id, &mut fill)?;
-    tracing::debug!(layer = %job.blob, ms = t.elapsed().as_millis() as u64, "pull: layer");
+    clocks.log(&job.blob, t.elapsed());
     progress.complete(&job.short);
     Ok(())
 }
@@ -560,6 +618,7 @@ fn empty_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// One attempt at a layer: fetch, verify, unpack into `dir`; the blob is kept.
+#[allow(clippy::too_many_arguments)]
 fn stream_layer(
     store: &ImageStore,
     session: &Session,
@@ -568,12 +627,17 @@ fn stream_layer(
     stop: &AtomicBool,
     failed: &AtomicBool,
     dir: &Path,
+    clocks: &Clocks,
 ) -> Result<u64> {
     let blob_err = |why: String| PullError::Blob {
         digest: job.blob.to_string(),
         why,
     };
     let body = session.blob(&job.blob)?;
+    let body = Timed {
+        inner: body,
+        ns: &clocks.net,
+    };
     let net = Net {
         inner: body,
         failed,
@@ -587,15 +651,30 @@ fn stream_layer(
     let mut compressed = HashingReader::new(net, Some(job.size));
     let mut tmp = store.tmp_blob()?;
     let unpacked = {
-        let tee = Tee {
+        let hashed = Timed {
             inner: &mut compressed,
-            out: &mut tmp,
+            ns: &clocks.hashed,
+        };
+        let tee = Timed {
+            inner: Tee {
+                inner: hashed,
+                out: &mut tmp,
+            },
+            ns: &clocks.teed,
         };
         let stream = job
             .compression
             .decoder(BufReader::with_capacity(256 << 10, tee))
             .map_err(|e| blob_err(e.to_string()))?;
-        let mut plain = HashingReader::new(stream, None);
+        let stream = Timed {
+            inner: stream,
+            ns: &clocks.plain,
+        };
+        let plain = HashingReader::new(stream, None);
+        let mut plain = Timed {
+            inner: plain,
+            ns: &clocks.verified,
+        };
         let res = unpack::unpack(&mut plain, dir);
         // The tar's end blocks and padding count towards the diff_id too.
         let res = res.and_then(|stats| {
@@ -607,7 +686,7 @@ fn stream_layer(
                 })
         });
         match res {
-            Ok(stats) => Ok((stats, plain.finish().0)),
+            Ok(stats) => Ok((stats, plain.inner.finish().0)),
             Err(e) => Err(e),
         }
     };

@@ -590,7 +590,8 @@ impl Unpacker {
             }
         };
         let dir = parent.fd.as_fd();
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let mode = Mode::from_raw_mode(meta.mode & 0o777);
         let mut fresh = true;
         let fd = match rfs::openat(dir, name, flags, mode) {
