@@ -677,6 +677,27 @@ fn pull_of_a_corrupted_blob_fails_and_leaves_nothing() {
     ctx.env.assert_empty();
 }
 
+#[test]
+fn a_blob_longer_than_its_descriptor_is_cut_off() {
+    // A hostile registry may stream forever: the descriptor's size is all that is read.
+    let ctx = Ctx::new(Registry::start());
+    ctx.reg.push(&busybox_oci(), "long:latest", &[]);
+    let (_, layers) = Registry::blobs_of(&ctx.reg.manifest("long:latest"));
+    let p = ctx.reg.blob_path(&layers[0]);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+    std::io::Write::write_all(&mut f, &vec![0u8; 4 << 20]).unwrap();
+    drop(f);
+    let line = ctx.fail(&["pull", &ctx.r("long:latest")]);
+    assert!(
+        line.contains(layers[0].trim_start_matches("sha256:")) && line.contains("longer than"),
+        "{line}"
+    );
+    assert_eq!(ctx.ok(&["images", "-q"]), "");
+    let tmp = ctx.env.data_root.join("image/tmp");
+    assert_eq!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0), 0);
+    ctx.env.assert_empty();
+}
+
 // ---------------------------------------------------------------------------------------
 // run IMAGE with --pull
 

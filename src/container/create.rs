@@ -552,7 +552,7 @@ fn launch_monitor(
     let pid_file = store.pid_file(id);
     let fds = monitor::LaunchFds::open(output).map_err(io_err("creating the monitor's pipes"))?;
     let create = rt.create_command(id, &store.bundle_dir(id), &pid_file, &runtime_log);
-    let exe = std::env::current_exe().map_err(io_err("finding ocishim's own binary"))?;
+    let exe = monitor_exe()?;
     let mut args: Vec<std::ffi::OsString> = vec![
         monitor::ARGV_TAG.into(),
         "--root".into(),
@@ -597,4 +597,12 @@ fn launch_monitor(
                 }))
         }
     })
+}
+
+/// The monitor's executable: `ocishim-monitor` beside this binary (smaller: see
+/// `src/bin/monitor.rs`), else this binary itself (`ocishim __monitor`).
+fn monitor_exe() -> Result<std::path::PathBuf, Error> {
+    let exe = std::env::current_exe().map_err(io_err("finding ocishim's own binary"))?;
+    let small = exe.with_file_name("ocishim-monitor");
+    Ok(if small.is_file() { small } else { exe })
 }
