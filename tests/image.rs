@@ -10,29 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{stderr, stdout, Env};
-
-/// An image built by scripts/build-image once per test run (`fixtures/images/`).
-fn image(name: &str, args: &[&str]) -> PathBuf {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _l = LOCK.lock().unwrap();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images");
-    std::fs::create_dir_all(&dir).unwrap();
-    // Named after what builds it: a changed script or argument builds anew.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-image");
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    std::hash::Hash::hash(&(std::fs::read(&script).unwrap(), args), &mut h);
-    let out = dir.join(format!("{:016x}-{name}", std::hash::Hasher::finish(&h)));
-    if !out.exists() {
-        let st = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-image"))
-            .args(args)
-            .arg(&out)
-            .status()
-            .expect("running scripts/build-image");
-        assert!(st.success(), "scripts/build-image {args:?} failed");
-    }
-    out
-}
+use common::{image, stderr, stdout, Env};
 
 fn busybox_oci() -> PathBuf {
     static P: OnceLock<PathBuf> = OnceLock::new();

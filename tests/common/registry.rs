@@ -75,28 +75,7 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// An image built by scripts/build-image, cached in fixtures/images under a name that hashes
-/// the script and the arguments (the pattern of tests/image.rs).
-pub fn image(name: &str, args: &[&str]) -> PathBuf {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _l = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = manifest.join("fixtures/images");
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = manifest.join("scripts/build-image");
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    std::hash::Hash::hash(&(std::fs::read(&script).unwrap(), args), &mut h);
-    let out = dir.join(format!("{:016x}-{name}", std::hash::Hasher::finish(&h)));
-    if !out.exists() {
-        let st = Command::new(&script)
-            .args(args)
-            .arg(&out)
-            .status()
-            .expect("running scripts/build-image");
-        assert!(st.success(), "scripts/build-image {args:?} failed");
-    }
-    out
-}
+pub use crate::common::image;
 
 /// The default busybox image (an OCI archive, one gzip layer); the same file tests/image.rs
 /// builds.
