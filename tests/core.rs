@@ -721,3 +721,48 @@ fn logs_follow_until_exit() {
     env.ok(&["rm", &id]);
     env.assert_gone(&id, &[]);
 }
+
+/// The bounding set of this process with two capabilities less (CAP_SYS_MODULE 16,
+/// CAP_SYS_RESOURCE 24): what a host that dropped them would hand ocishim.
+fn reduced_bounding_set() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    bnd & !(1 << 16) & !(1 << 24)
+}
+
+#[test]
+fn privileged_and_cap_add_all_mean_the_callers_bounding_set() {
+    let env = Env::new();
+    let want = reduced_bounding_set();
+    for opts in [&["--privileged"][..], &["--cap-add", "ALL"][..]] {
+        let mut args = vec!["run", "--rm", "--network", "none", "--rootfs"];
+        let rootfs = env.rootfs();
+        args.push(&rootfs);
+        args.extend_from_slice(opts);
+        args.extend_from_slice(&["grep", "-E", "^Cap(Eff|Bnd):", "/proc/self/status"]);
+        let inner = env.cmd(&args);
+        // setpriv (util-linux) drops the two from the bounding set of ocishim's process.
+        let o = std::process::Command::new("setpriv")
+            .args(["--bounding-set", "-sys_module,-sys_resource", "--"])
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("running setpriv (util-linux)");
+        assert!(o.status.success(), "{opts:?}: {}", stderr(&o));
+        let out = stdout(&o);
+        for set in ["CapEff", "CapBnd"] {
+            let got = out
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{set}:")))
+                .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+                .unwrap_or_else(|| panic!("{opts:?}: no {set} in {out:?}"));
+            assert_eq!(got, want, "{opts:?}: {set} {got:x}, want {want:x}");
+        }
+    }
+    env.assert_empty();
+}

@@ -28,6 +28,21 @@ pub fn all_caps() -> Vec<String> {
     all.iter().map(|c| c.to_string()).collect()
 }
 
+/// The capabilities this process may hand on: its own bounding set, read now (CAP_ names
+/// in kernel order). `--privileged` and `--cap-add ALL` mean these, not every capability
+/// the library knows: a runtime cannot grant one the caller's bounding set lacks (a host
+/// or an outer container may have dropped some). Every known one when it cannot be read.
+pub fn bounding_caps() -> Vec<String> {
+    match ::caps::read(None, ::caps::CapSet::Bounding) {
+        Ok(set) => {
+            let mut v: Vec<::caps::Capability> = set.into_iter().collect();
+            v.sort_by_key(|c| c.index());
+            v.iter().map(|c| c.to_string()).collect()
+        }
+        Err(_) => all_caps(),
+    }
+}
+
 /// Normalize a capability as docker: case-insensitive, optional CAP_ prefix, "ALL".
 pub fn normalize_cap(flag: &'static str, c: &str) -> Result<String, ConfigError> {
     let up = c.trim().to_ascii_uppercase();
@@ -42,16 +57,16 @@ pub fn normalize_cap(flag: &'static str, c: &str) -> Result<String, ConfigError>
 }
 
 /// The effective capability list (CAP_ names) after defaults, --privileged, --cap-add and
-/// --cap-drop, as docker computes it: sorted, except --privileged's, which is
-/// [`all_caps`] in kernel order.
-pub fn effective_caps(cfg: &ContainerConfig) -> Vec<String> {
+/// --cap-drop, as docker computes it: sorted, except --privileged's, which is `bounding`
+/// (the caller's bounding set, [`bounding_caps`]) in kernel order; `ALL` is `bounding` too.
+pub fn effective_caps(cfg: &ContainerConfig, bounding: &[String]) -> Vec<String> {
     if cfg.privileged {
-        return all_caps();
+        return bounding.to_vec();
     }
     let add_all = cfg.cap_add.iter().any(|c| c == "ALL");
     let drop_all = cfg.cap_drop.iter().any(|c| c == "ALL");
     let mut caps: Vec<String> = if add_all {
-        all_caps()
+        bounding.to_vec()
     } else if drop_all {
         Vec::new()
     } else {
@@ -168,7 +183,7 @@ mod tests {
         r.cap_add = vec!["net_admin".into(), "CAP_SYS_PTRACE".into()];
         r.cap_drop = vec!["mknod".into()];
         let c = r.into_config(&host()).unwrap();
-        let caps = effective_caps(&c);
+        let caps = effective_caps(&c, &all_caps());
         assert!(caps.contains(&"CAP_NET_ADMIN".to_string()));
         assert!(caps.contains(&"CAP_SYS_PTRACE".to_string()));
         assert!(!caps.contains(&"CAP_MKNOD".to_string()));
@@ -178,13 +193,13 @@ mod tests {
         r.cap_drop = vec!["ALL".into()];
         r.cap_add = vec!["chown".into()];
         let c = r.into_config(&host()).unwrap();
-        assert_eq!(effective_caps(&c), vec!["CAP_CHOWN"]);
+        assert_eq!(effective_caps(&c, &all_caps()), vec!["CAP_CHOWN"]);
 
         let mut r = raw(&["sh"]);
         r.cap_add = vec!["all".into()];
         r.cap_drop = vec!["sys_admin".into()];
         let c = r.into_config(&host()).unwrap();
-        let caps = effective_caps(&c);
+        let caps = effective_caps(&c, &all_caps());
         assert_eq!(caps.len(), all_caps().len() - 1);
         assert!(!caps.contains(&"CAP_SYS_ADMIN".to_string()));
 

@@ -17,7 +17,7 @@ mod options;
 mod parse;
 mod resources;
 
-pub use caps::{all_caps, effective_caps, normalize_cap, DEFAULT_CAPS};
+pub use caps::{all_caps, bounding_caps, effective_caps, normalize_cap, DEFAULT_CAPS};
 pub use image::apply_image;
 pub use mounts::{clean_path, parse_device, parse_tmpfs, parse_volume};
 pub use parse::{

@@ -38,6 +38,7 @@ pub fn build_spec(
         cgroup_ns: sys::has_cgroup_ns(),
         netns: (!sandbox.is_empty() && cfg.network != NetworkMode::None)
             .then(|| PathBuf::from(sandbox)),
+        bounding: crate::config::bounding_caps(),
     })?)
 }
 

@@ -95,6 +95,8 @@ pub struct SpecInput<'a> {
     pub cgroup_ns: bool,
     /// A network namespace to join (bridge networks, container:ID); None: a new one.
     pub netns: Option<PathBuf>,
+    /// The caller's capability bounding set: what `--privileged` and `ALL` grant.
+    pub bounding: Vec<String>,
 }
 
 /// Generate the runtime spec: the process (`process`), the mounts (`mounts`) and the

@@ -18,7 +18,7 @@ pub(super) fn process(inp: &SpecInput) -> Result<Process, SpecError> {
         &[format!("HOSTNAME={}", inp.hostname)],
         &cfg.env,
     ]);
-    let capabilities = capabilities(cfg)?;
+    let capabilities = capabilities(cfg, &inp.bounding)?;
     let user = user(&inp.user)?;
     let rlimits = rlimits(cfg)?;
     let mut process = ProcessBuilder::default()
@@ -44,8 +44,11 @@ pub(super) fn process(inp: &SpecInput) -> Result<Process, SpecError> {
 
 /// The effective capabilities in the bounding, effective and permitted sets; none
 /// inheritable or ambient (docker's, not oci-spec's default).
-fn capabilities(cfg: &ContainerConfig) -> Result<LinuxCapabilities, SpecError> {
-    let capset = caps(&effective_caps(cfg))?;
+fn capabilities(
+    cfg: &ContainerConfig,
+    bounding: &[String],
+) -> Result<LinuxCapabilities, SpecError> {
+    let capset = caps(&effective_caps(cfg, bounding))?;
     Ok(LinuxCapabilitiesBuilder::default()
         .bounding(capset.clone())
         .effective(capset.clone())

@@ -42,6 +42,7 @@ fn gen_with(c: &ContainerConfig, f: impl FnOnce(&mut SpecInput)) -> serde_json::
         cgroups_path: "/ocishim/abc".into(),
         cgroup_ns: true,
         netns: Some("/run/ocishim/netns/abc".into()),
+        bounding: crate::config::all_caps(),
     };
     f(&mut inp);
     let mut v = serde_json::to_value(generate(&inp).unwrap()).unwrap();
@@ -204,6 +205,26 @@ fn options_applied() {
         .unwrap();
     assert!(data < sub);
     assert!(strs(&mounts[data]["options"]).contains("ro"));
+}
+
+#[test]
+fn privileged_and_all_grant_the_callers_bounding_set() {
+    // A caller whose bounding set lacks CAP_SYS_RESOURCE (this machine's) and CAP_SYS_MODULE.
+    let bounding: Vec<String> = crate::config::all_caps()
+        .into_iter()
+        .filter(|c| c != "CAP_SYS_RESOURCE" && c != "CAP_SYS_MODULE")
+        .collect();
+    for c in [
+        cfg(|r| r.privileged = true),
+        cfg(|r| r.cap_add = vec!["ALL".into()]),
+    ] {
+        let v = gen_with(&c, |inp| inp.bounding = bounding.clone());
+        for set in ["bounding", "effective", "permitted"] {
+            let got = strs(&v["process"]["capabilities"][set]);
+            let want: HashSet<String> = bounding.iter().cloned().collect();
+            assert_eq!(got, want, "{set}");
+        }
+    }
 }
 
 #[test]
