@@ -15,6 +15,7 @@ pub mod monitor;
 pub mod network;
 pub mod record;
 pub mod runtime;
+pub mod security;
 pub mod settings;
 pub mod spec;
 pub mod store;

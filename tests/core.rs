@@ -661,8 +661,24 @@ fn generated_specs_validate_against_the_schema() {
             "db:10.0.0.9",
         ],
     ];
+    // A seccomp profile with args, errnoRet, an arch map and caps conditions.
+    let profile = env.base.join("seccomp.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]}],
+            "syscalls": [
+              {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+              {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+               "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
+              {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38,
+               "excludes": {"caps": ["CAP_SYS_ADMIN"]}}]}"#,
+    )
+    .unwrap();
+    let seccomp = format!("seccomp={}", profile.display());
+    let with_profile: &[&str] = &["--security-opt", &seccomp];
     let mut files = Vec::new();
-    for (i, c) in combos.iter().enumerate() {
+    for (i, c) in combos.iter().chain([&with_profile]).enumerate() {
         let mut args = vec!["spec", "--rootfs", &r];
         args.extend_from_slice(c);
         args.push("true");
@@ -763,6 +779,96 @@ fn privileged_and_cap_add_all_mean_the_callers_bounding_set() {
                 .unwrap_or_else(|| panic!("{opts:?}: no {set} in {out:?}"));
             assert_eq!(got, want, "{opts:?}: {set} {got:x}, want {want:x}");
         }
+    }
+    env.assert_empty();
+}
+
+#[test]
+fn seccomp_profiles_from_a_file_unconfined_and_refused() {
+    let env = Env::new();
+    let rootfs = env.rootfs();
+    let dir = tempfile::tempdir().unwrap();
+    // Everything allowed but unshare (EPERM) and, without CAP_SYS_ADMIN, sethostname.
+    let profile = dir.path().join("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{
+          "defaultAction": "SCMP_ACT_ALLOW",
+          "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]}],
+          "syscalls": [
+            {"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+            {"names": ["sethostname"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+             "excludes": {"caps": ["CAP_SYS_ADMIN"]}}
+          ]
+        }"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let run = |extra: &[&str], cmd: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "none", "--rootfs", &rootfs];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(cmd);
+        env.ocishim(&a)
+    };
+    let status = ["grep", "^Seccomp:", "/proc/self/status"];
+    // Filtered: mode 2, unshare refused.
+    let o = run(&["--security-opt", &opt], &status);
+    assert_eq!(
+        stdout(&o).split_whitespace().nth(1),
+        Some("2"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        &["--security-opt", &opt, "--cap-add", "SYS_ADMIN"],
+        &["unshare", "-U", "true"],
+    );
+    assert_ne!(o.status.code(), Some(0), "unshare was allowed");
+    assert!(
+        stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
+    // The caps condition: with CAP_SYS_ADMIN sethostname is not filtered.
+    let o = run(
+        &["--security-opt", &opt, "--cap-add", "SYS_ADMIN"],
+        &["hostname", "x"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&["--security-opt", &opt], &["hostname", "x"]);
+    assert_ne!(o.status.code(), Some(0));
+    // Unconfined and privileged: no filter (docker's default profile is not applied yet).
+    for extra in [
+        &["--security-opt", "seccomp=unconfined"][..],
+        &["--privileged", "--security-opt", &opt],
+    ] {
+        let o = run(extra, &status);
+        assert_eq!(stdout(&o).split_whitespace().nth(1), Some("0"), "{extra:?}");
+    }
+    // Missing, malformed, an unknown action: 125, one line naming the file, nothing made.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"defaultAction": "SCMP_ACT_PERHAPS"}"#).unwrap();
+    let torn = dir.path().join("torn.json");
+    std::fs::write(
+        &torn,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"#,
+    )
+    .unwrap();
+    for (file, why) in [
+        (dir.path().join("missing.json"), "No such file"),
+        (bad, "unknown variant"),
+        (torn, "EOF"),
+    ] {
+        let opt = format!("seccomp={}", file.display());
+        let o = run(&["-d", "--security-opt", &opt], &["true"]);
+        assert_eq!(o.status.code(), Some(125));
+        let err = stderr(&o);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&file.display().to_string()) && err.contains(why),
+            "{err}"
+        );
+        assert!(stdout(&o).is_empty());
     }
     env.assert_empty();
 }

@@ -216,6 +216,12 @@ pub struct ContainerConfig {
     pub privileged: bool,
     pub read_only: bool,
     pub no_new_privileges: bool,
+    /// `--security-opt seccomp=FILE`: the profile's text, read when the options were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<String>,
+    /// `--security-opt seccomp=unconfined`.
+    #[serde(default)]
+    pub seccomp_unconfined: bool,
     /// As given on the command line (HostConfig.Binds).
     pub binds_raw: Vec<String>,
     pub binds: Vec<Bind>,

@@ -122,7 +122,21 @@ impl RawOptions {
             .collect::<Result<Vec<_>, _>>()?;
 
         let mut no_new_privileges = false;
+        let (mut seccomp_profile, mut seccomp_unconfined) = (None, false);
         for o in &self.security_opt {
+            let seccomp = o
+                .strip_prefix("seccomp=")
+                .or_else(|| o.strip_prefix("seccomp:"));
+            if let Some(v) = seccomp.filter(|v| *v != "unconfined") {
+                let text = crate::security::seccomp::read_profile(v)
+                    .map_err(|e| invalid("--security-opt", o, e.to_string()))?;
+                (seccomp_profile, seccomp_unconfined) = (Some(text), false);
+                continue;
+            }
+            if seccomp.is_some() {
+                (seccomp_profile, seccomp_unconfined) = (None, true);
+                continue;
+            }
             match o.as_str() {
                 "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => {
                     no_new_privileges = true
@@ -138,7 +152,7 @@ impl RawOptions {
                     return Err(invalid(
                         "--security-opt",
                         o,
-                        "only no-new-privileges (and unconfined seccomp/apparmor) are supported",
+                        "only no-new-privileges, seccomp=FILE|unconfined (and unconfined apparmor) are supported",
                     ))
                 }
             }
@@ -312,6 +326,8 @@ impl RawOptions {
             privileged: self.privileged,
             read_only: self.read_only,
             no_new_privileges,
+            seccomp_profile,
+            seccomp_unconfined,
             binds_raw: self.volume,
             binds,
             tmpfs,

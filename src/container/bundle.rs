@@ -39,6 +39,7 @@ pub fn build_spec(
         netns: (!sandbox.is_empty() && cfg.network != NetworkMode::None)
             .then(|| PathBuf::from(sandbox)),
         bounding: crate::config::bounding_caps(),
+        seccomp_host: crate::security::seccomp::Host::detect(),
     })?)
 }
 

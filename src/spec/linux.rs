@@ -12,6 +12,23 @@ use super::resources::resources;
 use super::{SpecError, SpecInput, MASKED_PATHS, READONLY_PATHS};
 use crate::config::NetworkMode;
 
+/// The profile's filter; none when privileged or unconfined (docker's default profile is
+/// not applied yet: a container without `seccomp=FILE` runs unfiltered, as before).
+fn seccomp(inp: &SpecInput) -> Result<Option<oci_spec::runtime::LinuxSeccomp>, SpecError> {
+    let cfg = inp.cfg;
+    match &cfg.seccomp_profile {
+        Some(text) if !cfg.privileged && !cfg.seccomp_unconfined => {
+            let caps = crate::config::effective_caps(cfg, &inp.bounding);
+            Ok(Some(crate::security::seccomp::to_spec(
+                text,
+                &caps,
+                &inp.seccomp_host,
+            )?))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// The `linux` section; everything oci-spec would default is set explicitly.
 pub(super) fn linux(inp: &SpecInput) -> Result<Linux, SpecError> {
     let cfg = inp.cfg;
@@ -28,7 +45,7 @@ pub(super) fn linux(inp: &SpecInput) -> Result<Linux, SpecError> {
     linux.set_net_devices(None);
     linux.set_sysctl((!sysctl.is_empty()).then_some(sysctl));
     linux.set_devices((!devices.is_empty()).then_some(devices));
-    linux.set_seccomp(None);
+    linux.set_seccomp(seccomp(inp)?);
     linux.set_rootfs_propagation(None);
     linux.set_mount_label(None);
     linux.set_intel_rdt(None);

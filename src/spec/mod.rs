@@ -20,6 +20,8 @@ pub use user::resolve_user;
 pub enum SpecError {
     #[error("building the runtime spec: {0}")]
     Build(#[from] oci_spec::OciSpecError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::security::seccomp::SeccompError),
     #[error("unknown capability {0}")]
     Capability(String),
     #[error("unable to find user {0}: no matching entries in passwd file")]
@@ -97,6 +99,8 @@ pub struct SpecInput<'a> {
     pub netns: Option<PathBuf>,
     /// The caller's capability bounding set: what `--privileged` and `ALL` grant.
     pub bounding: Vec<String>,
+    /// What seccomp profiles are evaluated against (architecture, kernel).
+    pub seccomp_host: crate::security::seccomp::Host,
 }
 
 /// Generate the runtime spec: the process (`process`), the mounts (`mounts`) and the

@@ -43,6 +43,11 @@ fn gen_with(c: &ContainerConfig, f: impl FnOnce(&mut SpecInput)) -> serde_json::
         cgroup_ns: true,
         netns: Some("/run/ocishim/netns/abc".into()),
         bounding: crate::config::all_caps(),
+        seccomp_host: crate::security::seccomp::Host {
+            arch: "amd64",
+            seccomp_arch: oci_spec::runtime::Arch::ScmpArchX86_64,
+            kernel: (6, 1),
+        },
     };
     f(&mut inp);
     let mut v = serde_json::to_value(generate(&inp).unwrap()).unwrap();

@@ -1,0 +1,3 @@
+//! Security settings of a container beyond capabilities: seccomp profiles.
+
+pub mod seccomp;
