@@ -19,6 +19,10 @@ use oci_spec::runtime::{
 };
 use serde::Deserialize;
 
+/// Docker's default profile (`scripts/gen-seccomp-default` from moby's
+/// `profiles/seccomp/default.json`; see `src/security/SECCOMP-SOURCE.md`).
+pub const DEFAULT_PROFILE: &str = include_str!("seccomp_default.json");
+
 /// A profile file larger than this is not a profile.
 const MAX_SIZE: u64 = 4 << 20;
 
@@ -33,13 +37,13 @@ pub enum SeccompError {
 struct Profile {
     default_action: LinuxSeccompAction,
     default_errno_ret: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     architectures: Vec<Arch>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     arch_map: Vec<ArchMap>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     syscalls: Vec<Rule>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     flags: Vec<LinuxSeccompFilterFlag>,
     #[serde(default)]
     listener_path: Option<String>,
@@ -51,24 +55,24 @@ struct Profile {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ArchMap {
     architecture: Arch,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     sub_architectures: Vec<Arch>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Rule {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     names: Vec<String>,
     #[serde(default)]
     name: Option<String>,
     action: LinuxSeccompAction,
     errno_ret: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     args: Vec<Arg>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     includes: Filter,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     excludes: Filter,
     #[serde(default)]
     comment: Option<String>,
@@ -87,12 +91,30 @@ struct Arg {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Filter {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     arches: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     caps: Vec<String>,
     #[serde(default)]
     min_kernel: Option<String>,
+}
+
+/// A list that may be given as `null` (docker's own profiles do), read as empty.
+fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A struct that may be given as `null`, read as its default.
+fn or_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// What a profile is evaluated against besides the container's capabilities.
@@ -263,8 +285,10 @@ pub fn to_spec(text: &str, caps: &[String], host: &Host) -> Result<LinuxSeccomp,
     }
     let mut b = LinuxSeccompBuilder::default()
         .default_action(p.default_action)
-        .architectures(arches)
         .syscalls(syscalls);
+    if !arches.is_empty() {
+        b = b.architectures(arches);
+    }
     if let Some(e) = p.default_errno_ret {
         b = b.default_errno_ret(e);
     }
@@ -413,11 +437,102 @@ mod tests {
                 "not a syscall name",
             ),
             ("[1, 2", "line 1"),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "archMap": null, "syscalls": [{"names": ["x"], "action": "SCMP_ACT_ALLOW", "args": null, "includes": null}, {"names": null}]}"#,
+                "missing field `action`",
+            ),
             ("", "EOF"),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(want), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn docker_s_default_profile_as_docker_evaluates_it() {
+        let defaults: Vec<String> = crate::config::DEFAULT_CAPS
+            .iter()
+            .map(|c| format!("CAP_{c}"))
+            .collect();
+        let s = to_spec(DEFAULT_PROFILE, &defaults, &host()).unwrap();
+        assert_eq!(s.default_action(), LinuxSeccompAction::ScmpActErrno);
+        assert_eq!(s.default_errno_ret(), Some(1));
+        assert_eq!(
+            s.architectures().as_ref().unwrap(),
+            &[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32]
+        );
+        let n = names(&s);
+        let has = |x: &str| n.iter().any(|m| m == x);
+        for allowed in [
+            "read",
+            "execve",
+            "clone",
+            "arch_prctl",
+            "modify_ldt",
+            "personality",
+            "socket",
+        ] {
+            assert!(has(allowed), "{allowed} missing");
+        }
+        // The CAP_SYS_ADMIN group, module loading, ptrace-like calls without their caps.
+        for refused in [
+            "mount",
+            "unshare",
+            "setns",
+            "sethostname",
+            "init_module",
+            "kcmp",
+            "bpf",
+            "reboot",
+        ] {
+            assert!(!has(refused), "{refused} allowed without its capability");
+        }
+        // clone only without namespace flags; clone3 answered ENOSYS (glibc falls back).
+        let rules = s.syscalls().as_ref().unwrap();
+        let clone = rules
+            .iter()
+            .find(|r| r.names().contains(&"clone".into()))
+            .unwrap();
+        let arg = &clone.args().as_ref().unwrap()[0];
+        assert_eq!(
+            (arg.index(), arg.value(), arg.op()),
+            (0, 2114060288, LinuxSeccompOperator::ScmpCmpMaskedEq)
+        );
+        let clone3 = rules
+            .iter()
+            .find(|r| r.names().contains(&"clone3".into()))
+            .unwrap();
+        assert_eq!(
+            (clone3.action(), clone3.errno_ret()),
+            (LinuxSeccompAction::ScmpActErrno, Some(38))
+        );
+        // With CAP_SYS_ADMIN: the group, and clone/clone3 unconditionally.
+        let mut admin = defaults.clone();
+        admin.push("CAP_SYS_ADMIN".into());
+        let s = to_spec(DEFAULT_PROFILE, &admin, &host()).unwrap();
+        let n = names(&s);
+        for allowed in ["mount", "unshare", "setns", "sethostname", "clone3"] {
+            assert!(
+                n.iter().any(|m| m == allowed),
+                "{allowed} refused with CAP_SYS_ADMIN"
+            );
+        }
+        let rules = s.syscalls().as_ref().unwrap();
+        assert!(rules
+            .iter()
+            .filter(|r| r.names().contains(&"clone".into()))
+            .all(|r| r.args().is_none()));
+        // ptrace and process_vm_* from kernel 4.8 on.
+        let old = Host {
+            kernel: (4, 4),
+            ..host()
+        };
+        let s = to_spec(DEFAULT_PROFILE, &defaults, &old).unwrap();
+        assert!(!names(&s).contains(&"ptrace".into()));
+        assert!(
+            names(&to_spec(DEFAULT_PROFILE, &defaults, &host()).unwrap())
+                .contains(&"ptrace".into())
+        );
     }
 
     #[test]

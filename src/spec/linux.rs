@@ -12,21 +12,23 @@ use super::resources::resources;
 use super::{SpecError, SpecInput, MASKED_PATHS, READONLY_PATHS};
 use crate::config::NetworkMode;
 
-/// The profile's filter; none when privileged or unconfined (docker's default profile is
-/// not applied yet: a container without `seccomp=FILE` runs unfiltered, as before).
+/// The seccomp filter: `seccomp=FILE`'s profile, else docker's default one, evaluated
+/// against the container's capabilities; none when privileged or unconfined (docker's).
 fn seccomp(inp: &SpecInput) -> Result<Option<oci_spec::runtime::LinuxSeccomp>, SpecError> {
     let cfg = inp.cfg;
-    match &cfg.seccomp_profile {
-        Some(text) if !cfg.privileged && !cfg.seccomp_unconfined => {
-            let caps = crate::config::effective_caps(cfg, &inp.bounding);
-            Ok(Some(crate::security::seccomp::to_spec(
-                text,
-                &caps,
-                &inp.seccomp_host,
-            )?))
-        }
-        _ => Ok(None),
+    if cfg.privileged || cfg.seccomp_unconfined {
+        return Ok(None);
     }
+    let text = cfg
+        .seccomp_profile
+        .as_deref()
+        .unwrap_or(crate::security::seccomp::DEFAULT_PROFILE);
+    let caps = crate::config::effective_caps(cfg, &inp.bounding);
+    Ok(Some(crate::security::seccomp::to_spec(
+        text,
+        &caps,
+        &inp.seccomp_host,
+    )?))
 }
 
 /// The `linux` section; everything oci-spec would default is set explicitly.
