@@ -840,10 +840,23 @@ fn seccomp_profiles_from_a_file_unconfined_and_refused() {
     // By default docker's profile: filtered, and user namespaces refused (unshare is in its
     // CAP_SYS_ADMIN group); with CAP_SYS_ADMIN the group is allowed.
     let o = run(&[], &status);
-    assert_eq!(stdout(&o).split_whitespace().nth(1), Some("2"), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).split_whitespace().nth(1),
+        Some("2"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&[], &["unshare", "-U", "true"]);
-    assert_ne!(o.status.code(), Some(0), "unshare -U was allowed by default");
-    assert!(stderr(&o).contains("Operation not permitted"), "{}", stderr(&o));
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "unshare -U was allowed by default"
+    );
+    assert!(
+        stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&["--cap-add", "SYS_ADMIN"], &["unshare", "-U", "true"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // Unconfined and privileged: no filter.

@@ -242,23 +242,28 @@ pub fn run(ctx: &Context, out: &mut dyn Write, cmd: ImageCmd) -> Result<i32, Err
             images::tag(ctx, &source, &target)?;
             Ok(0)
         }
-        ImageCmd::Pull(PullArgs {
-            quiet,
-            platform,
-            reference,
-        }) => {
-            let _ = out.flush();
-            let progress = progress::for_output(quiet, progress::Sink::Stdout);
-            let pulled = images::pull(ctx, &reference, platform.as_deref(), &*progress)?;
-            for line in images::pull_status(&pulled, &reference) {
-                progress.line(&line);
-            }
-            // The full reference, as docker prints it last (and alone with -q).
-            let full = Reference::parse(&reference).map(|r| r.to_string());
-            let _ = writeln!(out, "{}", full.unwrap_or(reference));
-            Ok(0)
-        }
+        ImageCmd::Pull(a) => pull(ctx, out, a),
     }
+}
+
+/// `pull`: the progress, docker's closing lines, then the full reference (alone with -q).
+/// `out` must not hold stdout's lock: the progress is drawn from other threads.
+pub fn pull(ctx: &Context, out: &mut dyn Write, a: PullArgs) -> Result<i32, Error> {
+    let PullArgs {
+        quiet,
+        platform,
+        reference,
+    } = a;
+    let _ = out.flush();
+    let progress = progress::for_output(quiet, progress::Sink::Stdout);
+    let pulled = images::pull(ctx, &reference, platform.as_deref(), &*progress)?;
+    for line in images::pull_status(&pulled, &reference) {
+        progress.line(&line);
+    }
+    drop(progress);
+    let full = Reference::parse(&reference).map(|r| r.to_string());
+    let _ = writeln!(out, "{}", full.unwrap_or(reference));
+    Ok(0)
 }
 
 /// `login`: the credentials checked against the registry, then stored as docker does.

@@ -498,11 +498,19 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         images: crate::image::store::ImageStore::new(cli.data_root.join("image")),
         settings: cli.config.clone(),
     };
+    // A pull's progress is drawn by other threads (layer workers, indicatif's ticker):
+    // stdout must not stay locked by this one meanwhile.
+    let command = match cli.command {
+        Command::Pull(a) | Command::Image(ImageCmd::Pull(a)) => {
+            return images::pull(&ctx, &mut std::io::stdout(), a)
+        }
+        c => c,
+    };
     let mut out = std::io::stdout().lock();
     let print = |out: &mut std::io::StdoutLock, s: &str| {
         let _ = writeln!(out, "{s}");
     };
-    match cli.command {
+    match command {
         Command::Run(a) => {
             let cfg = a.raw().into_config(&HostFacts::detect())?;
             let auto_remove = cfg.auto_remove;
@@ -632,7 +640,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         Command::Rmi(a) => images::run(&ctx, &mut out, ImageCmd::Rm(a)),
         Command::Tag(a) => images::run(&ctx, &mut out, ImageCmd::Tag(a)),
         Command::Image(c) => images::run(&ctx, &mut out, c),
-        Command::Pull(a) => images::run(&ctx, &mut out, ImageCmd::Pull(a)),
+        Command::Pull(a) => images::pull(&ctx, &mut out, a),
         Command::Login(a) => images::login(&ctx, &mut out, a),
         Command::Logout { server } => images::logout(&mut out, server.as_deref()),
         Command::Version => {
