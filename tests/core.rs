@@ -759,7 +759,12 @@ fn privileged_and_cap_add_all_mean_the_callers_bounding_set() {
         let rootfs = env.rootfs();
         args.push(&rootfs);
         args.extend_from_slice(opts);
-        args.extend_from_slice(&["grep", "-E", "^Cap(Eff|Bnd):", "/proc/self/status"]);
+        args.extend_from_slice(&[
+            "grep",
+            "-E",
+            "^(Cap(Eff|Bnd)|Seccomp):",
+            "/proc/self/status",
+        ]);
         let inner = env.cmd(&args);
         // setpriv (util-linux) drops the two from the bounding set of ocishim's process.
         let o = std::process::Command::new("setpriv")
@@ -779,6 +784,13 @@ fn privileged_and_cap_add_all_mean_the_callers_bounding_set() {
                 .unwrap_or_else(|| panic!("{opts:?}: no {set} in {out:?}"));
             assert_eq!(got, want, "{opts:?}: {set} {got:x}, want {want:x}");
         }
+        // --privileged runs unconfined; ALL alone keeps docker's profile (evaluated with
+        // every capability: nearly everything allowed, but filtered).
+        let mode = if opts[0] == "--privileged" { "0" } else { "2" };
+        assert!(
+            out.contains(&format!("Seccomp:\t{mode}")),
+            "{opts:?}: {out}"
+        );
     }
     env.assert_empty();
 }
@@ -797,6 +809,7 @@ fn seccomp_profiles_from_a_file_unconfined_and_refused() {
           "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]}],
           "syscalls": [
             {"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"},
             {"names": ["sethostname"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
              "excludes": {"caps": ["CAP_SYS_ADMIN"]}}
           ]
@@ -829,6 +842,14 @@ fn seccomp_profiles_from_a_file_unconfined_and_refused() {
         "{}",
         stderr(&o)
     );
+    let o = run(&["--security-opt", &opt], &["mkdir", "/tmp/x"]);
+    assert_ne!(o.status.code(), Some(0), "mkdir was allowed");
+    assert!(
+        stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(run(&[], &["mkdir", "/tmp/x"]).status.code(), Some(0));
     // The caps condition: with CAP_SYS_ADMIN sethostname is not filtered.
     let o = run(
         &["--security-opt", &opt, "--cap-add", "SYS_ADMIN"],
@@ -858,6 +879,22 @@ fn seccomp_profiles_from_a_file_unconfined_and_refused() {
         stderr(&o)
     );
     let o = run(&["--cap-add", "SYS_ADMIN"], &["unshare", "-U", "true"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Ordinary work is unaffected by the default profile.
+    let o = run(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/tmp/f bs=64k count=16 2>/dev/null && sleep 0.1 && wc -c < /tmp/f",
+        ],
+    );
+    assert_eq!(stdout(&o).trim(), "1048576", "{}", stderr(&o));
+    // Unconfined: user namespaces as the kernel allows them.
+    let o = run(
+        &["--security-opt", "seccomp=unconfined"],
+        &["unshare", "-U", "true"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // Unconfined and privileged: no filter.
     for extra in [
