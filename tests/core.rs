@@ -842,14 +842,19 @@ fn seccomp_profiles_from_a_file_unconfined_and_refused() {
         "{}",
         stderr(&o)
     );
-    let o = run(&["--security-opt", &opt], &["mkdir", "/tmp/x"]);
+    // (/tmp a tmpfs: nothing is written to the shared rootfs fixture)
+    let o = run(
+        &["--security-opt", &opt, "--tmpfs", "/tmp"],
+        &["mkdir", "/tmp/x"],
+    );
     assert_ne!(o.status.code(), Some(0), "mkdir was allowed");
     assert!(
         stderr(&o).contains("Operation not permitted"),
         "{}",
         stderr(&o)
     );
-    assert_eq!(run(&[], &["mkdir", "/tmp/x"]).status.code(), Some(0));
+    let o = run(&["--tmpfs", "/tmp"], &["mkdir", "/tmp/x"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // The caps condition: with CAP_SYS_ADMIN sethostname is not filtered.
     let o = run(
         &["--security-opt", &opt, "--cap-add", "SYS_ADMIN"],
@@ -882,7 +887,7 @@ fn seccomp_profiles_from_a_file_unconfined_and_refused() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // Ordinary work is unaffected by the default profile.
     let o = run(
-        &[],
+        &["--tmpfs", "/tmp"],
         &[
             "sh",
             "-c",
