@@ -216,6 +216,18 @@ pub fn parse_signal(s: &str) -> Option<i32> {
         .map(|s| s as i32)
 }
 
+/// This machine's architecture in Go's names (`amd64`, `arm64`), as image platforms and
+/// seccomp profiles spell it; Rust's name for any other.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        a => a,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

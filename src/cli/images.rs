@@ -242,7 +242,8 @@ pub fn run(ctx: &Context, out: &mut dyn Write, cmd: ImageCmd) -> Result<i32, Err
             images::tag(ctx, &source, &target)?;
             Ok(0)
         }
-        ImageCmd::Pull(a) => pull(ctx, out, a),
+        // (dispatched by `execute` before stdout is locked: see `pull`)
+        ImageCmd::Pull(_) => unreachable!("pull is dispatched before stdout is locked"),
     }
 }
 

@@ -640,7 +640,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         Command::Rmi(a) => images::run(&ctx, &mut out, ImageCmd::Rm(a)),
         Command::Tag(a) => images::run(&ctx, &mut out, ImageCmd::Tag(a)),
         Command::Image(c) => images::run(&ctx, &mut out, c),
-        Command::Pull(a) => images::pull(&ctx, &mut out, a),
+        Command::Pull(_) => unreachable!("pull is dispatched before stdout is locked"),
         Command::Login(a) => images::login(&ctx, &mut out, a),
         Command::Logout { server } => images::logout(&mut out, server.as_deref()),
         Command::Version => {

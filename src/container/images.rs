@@ -116,11 +116,7 @@ pub fn login(ctx: &Context, server: &str, user: &str, password: &str) -> Result<
 pub fn logout(server: &str) -> Result<(String, bool), Error> {
     let host = registry_host(server)?;
     let removed = registry::auth::remove_login(&host).map_err(ImageError::from)?;
-    let shown = match host.as_str() {
-        "docker.io" => registry::auth::DOCKER_HUB_KEY.to_string(),
-        _ => host,
-    };
-    Ok((shown, removed))
+    Ok((registry::auth::config_key(&host), removed))
 }
 
 /// docker's closing lines of a pull.

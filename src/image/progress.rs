@@ -34,19 +34,13 @@ pub enum Sink {
 }
 
 impl Sink {
-    /// One line, written whole to the fd: the CLI holds stdout's lock (and its buffer,
-    /// flushed before a pull) on the main thread while layer threads report.
+    /// One line. Layer threads report while the CLI waits: the caller must not hold the
+    /// stream's lock meanwhile (`pull` is handed stdout unlocked for this).
     fn write(&self, s: &str) {
-        use std::os::fd::AsFd;
-        let line = format!("{s}\n");
-        let (out, err) = (std::io::stdout(), std::io::stderr());
-        let fd = match self {
-            Sink::Stdout => out.as_fd().try_clone_to_owned(),
-            Sink::Stderr => err.as_fd().try_clone_to_owned(),
+        let _ = match self {
+            Sink::Stdout => writeln!(std::io::stdout().lock(), "{s}"),
+            Sink::Stderr => writeln!(std::io::stderr().lock(), "{s}"),
         };
-        let Ok(fd) = fd else { return };
-        let mut f = std::fs::File::from(fd);
-        let _ = f.write_all(line.as_bytes());
     }
 }
 

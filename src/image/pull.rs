@@ -64,16 +64,8 @@ pub struct Platform {
 impl Platform {
     /// This host's, in Go's names.
     pub fn host() -> Platform {
-        let (arch, variant) = match std::env::consts::ARCH {
-            "x86_64" => ("amd64", None),
-            "aarch64" => ("arm64", None),
-            "x86" => ("386", None),
-            "arm" => ("arm", Some("v7")),
-            "powerpc64" => ("ppc64le", None),
-            "s390x" => ("s390x", None),
-            "riscv64" => ("riscv64", None),
-            a => (a, None),
-        };
+        let arch = crate::sys::go_arch();
+        let variant = (arch == "arm").then_some("v7");
         Platform {
             os: "linux".into(),
             arch: arch.into(),

@@ -211,6 +211,15 @@ fn pax_time(v: &[u8]) -> Option<Timespec> {
     })
 }
 
+/// An entry's failed system call as an error: `map_err(errno(path, "chown"))`.
+fn errno<'a>(path: &'a str, op: &'static str) -> impl Fn(Errno) -> UnpackError + 'a {
+    move |e: Errno| UnpackError::Io {
+        path: path.to_string(),
+        op,
+        source: e.into(),
+    }
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -424,13 +433,7 @@ impl Unpacker {
             path: path.to_string(),
             reason,
         };
-        let io_err = |op| {
-            move |e: Errno| UnpackError::Io {
-                path: path.to_string(),
-                op,
-                source: e.into(),
-            }
-        };
+        let io_err = |op| errno(path, op);
         let raw = e.path_bytes().into_owned();
         let comps = components(&raw).map_err(refused)?;
         let kind = e.header().entry_type();
@@ -568,13 +571,7 @@ impl Unpacker {
         meta: &Meta,
         path: &str,
     ) -> Result<(), UnpackError> {
-        let io_err = |op| {
-            move |e: Errno| UnpackError::Io {
-                path: path.to_string(),
-                op,
-                source: e.into(),
-            }
-        };
+        let io_err = |op| errno(path, op);
         let comps = join(parents);
         let parent = match self.cached.take() {
             Some(p) if p.comps == comps => p,
@@ -643,13 +640,7 @@ impl Unpacker {
 
     /// The directory that holds `comps`, resolved under the root; missing ones are made.
     fn parent(&self, comps: &[&[u8]], path: &str) -> Result<OwnedFd, UnpackError> {
-        let io_err = |op| {
-            move |e: Errno| UnpackError::Io {
-                path: path.to_string(),
-                op,
-                source: e.into(),
-            }
-        };
+        let io_err = |op| errno(path, op);
         let root = self.root.as_fd();
         match in_root(root, &join(comps), PARENT) {
             Err(Errno::NOENT) => {}
@@ -693,13 +684,7 @@ impl Unpacker {
             target: lossy(target),
             reason,
         };
-        let io_err = |op| {
-            move |e: Errno| UnpackError::Io {
-                path: path.to_string(),
-                op,
-                source: e.into(),
-            }
-        };
+        let io_err = |op| errno(path, op);
         let comps = link_components(target).map_err(link_err)?;
         let (&tname, tparents) = comps.split_last().ok_or(link_err("the layer's root"))?;
         let tdir = match in_root(self.root.as_fd(), &join(tparents), PARENT) {
@@ -724,13 +709,7 @@ impl Unpacker {
 
     /// Owner, then mode (chown clears setuid), then xattrs of an open file or directory.
     fn apply(&self, fd: BorrowedFd, meta: &Meta, path: &str) -> Result<(), UnpackError> {
-        let io_err = |op| {
-            move |e: Errno| UnpackError::Io {
-                path: path.to_string(),
-                op,
-                source: e.into(),
-            }
-        };
+        let io_err = |op| errno(path, op);
         let (uid, gid) = (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
         rfs::fchown(fd, uid, gid).map_err(io_err("chown"))?;
         rfs::fchmod(fd, Mode::from_raw_mode(meta.mode)).map_err(io_err("chmod"))?;
@@ -739,13 +718,7 @@ impl Unpacker {
 
     /// The entry's kept xattrs (a filesystem without xattrs skips them).
     fn xattrs(&self, fd: BorrowedFd, meta: &Meta, path: &str) -> Result<(), UnpackError> {
-        let io_err = |op| {
-            move |e: Errno| UnpackError::Io {
-                path: path.to_string(),
-                op,
-                source: e.into(),
-            }
-        };
+        let io_err = |op| errno(path, op);
         for (k, v) in &meta.xattrs {
             match rfs::fsetxattr(fd, k.as_slice(), v, XattrFlags::empty()) {
                 Err(Errno::NOTSUP) => {

@@ -130,15 +130,16 @@ pub struct Host {
 
 impl Host {
     pub fn detect() -> Host {
-        let (arch, seccomp_arch) = match std::env::consts::ARCH {
-            "x86_64" => ("amd64", Arch::ScmpArchX86_64),
-            "aarch64" => ("arm64", Arch::ScmpArchAarch64),
-            "x86" => ("386", Arch::ScmpArchX86),
-            "arm" => ("arm", Arch::ScmpArchArm),
-            "powerpc64" => ("ppc64le", Arch::ScmpArchPpc64le),
-            "s390x" => ("s390x", Arch::ScmpArchS390x),
-            "riscv64" => ("riscv64", Arch::ScmpArchRiscv64),
-            _ => ("unknown", Arch::ScmpArchNative),
+        let arch = crate::sys::go_arch();
+        let seccomp_arch = match arch {
+            "amd64" => Arch::ScmpArchX86_64,
+            "arm64" => Arch::ScmpArchAarch64,
+            "386" => Arch::ScmpArchX86,
+            "arm" => Arch::ScmpArchArm,
+            "ppc64le" => Arch::ScmpArchPpc64le,
+            "s390x" => Arch::ScmpArchS390x,
+            "riscv64" => Arch::ScmpArchRiscv64,
+            _ => Arch::ScmpArchNative,
         };
         let release = nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())

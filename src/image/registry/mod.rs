@@ -61,13 +61,6 @@ pub enum RegistryError {
     Protocol { url: String, what: String },
 }
 
-impl RegistryError {
-    /// A manifest or blob the registry does not have (404).
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, RegistryError::Status { status: 404, .. })
-    }
-}
-
 type Result<T> = std::result::Result<T, RegistryError>;
 
 /// Is `host` (`name[:port]`) served over plain HTTP: localhost, loopback addresses, or a
@@ -245,34 +238,48 @@ fn get(
     unreachable!("the last attempt returns")
 }
 
+/// The endpoints of registry `domain`, in order, with the host credentials are looked up
+/// under: the mirrors (Docker Hub only, when `mirrors`), then the registry over https, then
+/// over plain http when it is an insecure one.
+fn endpoints(cfg: &RegistryConfig, domain: &str, mirrors: bool) -> Vec<(String, String)> {
+    let hub = domain == super::reference::DEFAULT_DOMAIN;
+    let mut out: Vec<(String, String)> = Vec::new();
+    if hub && mirrors {
+        for m in &cfg.mirrors {
+            let m = m.trim_end_matches('/');
+            let host = m.split_once("://").map_or(m, |(_, h)| h);
+            out.push((m.to_string(), host.to_string()));
+        }
+    }
+    let api = if hub { DOCKER_HUB_API } else { domain };
+    out.push((format!("https://{api}"), domain.to_string()));
+    if is_insecure(domain, &cfg.insecure) {
+        out.push((format!("http://{api}"), domain.to_string()));
+    }
+    out
+}
+
 impl Session {
     /// Open `repo` on the registry `domain` (a reference's domain): the endpoints are the
     /// mirrors (Docker Hub only) then the registry; the first that answers `/v2/` is used.
     pub fn open(cfg: &RegistryConfig, domain: &str, repo: &str) -> Result<Session> {
+        Session::connect(endpoints(cfg, domain, true), repo, None)
+    }
+
+    /// The first of `endpoints` that answers `/v2/`, authorised (with `creds`, else the
+    /// stored credentials of its host).
+    fn connect(
+        endpoints: Vec<(String, String)>,
+        repo: &str,
+        creds: Option<(String, String)>,
+    ) -> Result<Session> {
         let agent = agent();
-        let mut endpoints: Vec<(String, String)> = Vec::new();
-        if domain == super::reference::DEFAULT_DOMAIN {
-            for m in &cfg.mirrors {
-                let m = m.trim_end_matches('/');
-                let host = m.split_once("://").map_or(m, |(_, h)| h);
-                endpoints.push((m.to_string(), host.to_string()));
-            }
-        }
-        let api = if domain == super::reference::DEFAULT_DOMAIN {
-            DOCKER_HUB_API
-        } else {
-            domain
-        };
-        endpoints.push((format!("https://{api}"), domain.to_string()));
-        if is_insecure(domain, &cfg.insecure) {
-            endpoints.push((format!("http://{api}"), domain.to_string()));
-        }
         let mut err: Option<RegistryError> = None;
         let n = endpoints.len();
         for (i, (base, host)) in endpoints.into_iter().enumerate() {
             // An https endpoint with a plain-http fallback: no retries of a TLS failure.
             let has_fallback = i + 1 < n;
-            match Session::ping(&agent, base, host, repo, has_fallback) {
+            match Session::ping(&agent, base, host, repo, creds.clone(), has_fallback) {
                 Ok(s) => return Ok(s),
                 Err(e) => {
                     tracing::debug!(error = %e, "endpoint failed");
@@ -293,6 +300,7 @@ impl Session {
         base: String,
         host: String,
         repo: &str,
+        creds: Option<(String, String)>,
         once: bool,
     ) -> Result<Session> {
         let url = format!("{base}/v2/");
@@ -307,7 +315,7 @@ impl Session {
         } else {
             get(agent, &url, None, None, &[])?
         };
-        let creds = auth::credentials(&host);
+        let creds = creds.or_else(|| auth::credentials(&host));
         let s = Session {
             agent: agent.clone(),
             base,
@@ -371,8 +379,14 @@ impl Session {
                 what: format!("token realm {realm:?} is not an http(s) URL"),
             });
         }
+        // A session without a repository (`login`) asks for no scope, as docker's login.
         let scope = format!("repository:{}:pull", self.repo);
-        let mut query = vec![("scope", scope.as_str())];
+        let mut query = Vec::new();
+        match (&self.creds, self.repo.is_empty()) {
+            (_, false) => query.push(("scope", scope.as_str())),
+            (Some((user, _)), true) => query.push(("account", user.as_str())),
+            (None, true) => {}
+        }
         if let Some(s) = c.params.get("service") {
             query.push(("service", s));
         }
@@ -443,95 +457,22 @@ impl Session {
         let resp = self.get(&format!("blobs/{digest}"), None)?;
         Ok(resp.into_body().into_reader())
     }
-
-    /// `host` (for messages).
-    pub fn host(&self) -> &str {
-        &self.host
-    }
 }
 
-/// `login`: check `user`/`pass` against the registry `host` (its `/v2/` challenge: a
-/// token for no scope, or basic auth) without storing anything.
+/// `login`: check `user`/`pass` against the registry `host` (no mirror) without storing
+/// anything: authorised as a pull would be (a token for no scope, or basic auth), `/v2/`
+/// must then answer.
 pub fn check_login(cfg: &RegistryConfig, host: &str, user: &str, pass: &str) -> Result<()> {
-    let agent = agent();
-    let api = if host == super::reference::DEFAULT_DOMAIN {
-        DOCKER_HUB_API
+    let creds = Some((user.to_string(), pass.to_string()));
+    let s = Session::connect(endpoints(cfg, host, false), "", creds)?;
+    let url = format!("{}/v2/", s.base);
+    let authz = s.authorization.lock().unwrap().clone();
+    let resp = get(&s.agent, &url, authz.as_deref(), None, &[])?;
+    if resp.status().is_success() {
+        Ok(())
     } else {
-        host
-    };
-    let mut bases = vec![format!("https://{api}")];
-    if is_insecure(host, &cfg.insecure) {
-        bases.push(format!("http://{api}"));
+        Err(status_error(resp, &url, host))
     }
-    let mut last = None;
-    for base in bases {
-        let url = format!("{base}/v2/");
-        let resp = match agent.get(&url).call() {
-            Ok(r) => r,
-            Err(source) => {
-                last = Some(RegistryError::Transport { url, source });
-                continue;
-            }
-        };
-        if resp.status().is_success() {
-            return Ok(());
-        }
-        if resp.status() != StatusCode::UNAUTHORIZED {
-            return Err(status_error(resp, &url, host));
-        }
-        let s = Session {
-            agent: agent.clone(),
-            base,
-            host: host.into(),
-            repo: String::new(),
-            creds: Some((user.into(), pass.into())),
-            authorization: Mutex::new(None),
-        };
-        let challenge = resp
-            .headers()
-            .get_all("www-authenticate")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(auth::parse_challenge);
-        return match challenge {
-            Some(c) if c.scheme == "bearer" => {
-                // Docker's login asks for a token with no scope: the credentials alone.
-                let realm = c.params.get("realm").cloned().unwrap_or_default();
-                let mut query = vec![("account", user)];
-                if let Some(svc) = c.params.get("service") {
-                    query.push(("service", svc.as_str()));
-                }
-                let basic = auth::basic_header(user, pass);
-                let r = get(&agent, &realm, Some(&basic), None, &query)?;
-                if r.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(match status_error(r, &realm, host) {
-                        RegistryError::Status { message, .. } => RegistryError::Unauthorized {
-                            host: host.into(),
-                            message,
-                        },
-                        e => e,
-                    })
-                }
-            }
-            _ => {
-                let r = get(
-                    &agent,
-                    &url,
-                    Some(&auth::basic_header(user, pass)),
-                    None,
-                    &[],
-                )?;
-                if r.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(status_error(r, &url, &s.host))
-                }
-            }
-        };
-    }
-    Err(last.expect("at least one endpoint"))
 }
 
 #[cfg(test)]
