@@ -6,3 +6,4 @@ pub mod fast;
 pub mod images;
 pub mod native;
 pub mod output;
+pub mod template;
