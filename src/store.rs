@@ -254,13 +254,10 @@ impl Store {
     /// The record of `id` as `T` (a [`crate::record::Brief`] reads a few fields only).
     pub fn read_as<T: serde::de::DeserializeOwned>(&self, id: &str) -> Result<T, StoreError> {
         let p = self.record_path(id);
-        let mut s = Vec::new();
-        File::open(&p)
-            .and_then(|mut f| f.read_to_end(&mut s))
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => StoreError::NotFound(id.to_string()),
-                _ => io_err("reading", &p)(e),
-            })?;
+        let s = read_small(&p).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::NotFound(id.to_string()),
+            _ => io_err("reading", &p)(e),
+        })?;
         serde_json::from_slice(&s).map_err(|source| StoreError::Corrupt { path: p, source })
     }
 
@@ -286,6 +283,25 @@ impl Store {
         f(&mut rec);
         self.write(&rec)?;
         Ok(rec)
+    }
+
+    /// IDs of the containers whose name `keep` accepts, from the name index alone (no
+    /// record is read: `ps --filter name=...` over many containers reads only its matches).
+    pub fn ids_named(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, StoreError> {
+        let d = self.names_dir();
+        let rd = match fs::read_dir(&d) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("listing", &d)(e)),
+        };
+        Ok(rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_str().is_some_and(keep))
+            .filter_map(|e| read_small(&e.path()).ok())
+            .filter_map(|owner| String::from_utf8(owner).ok())
+            .map(|owner| owner.trim().to_string())
+            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect())
     }
 
     /// IDs of every container directory.
@@ -352,6 +368,30 @@ impl Store {
         self.release_name(rec.short_name(), &rec.id);
         let _ = fs::remove_file(self.lock_path(&rec.id));
         Ok(())
+    }
+}
+
+/// A small file's bytes in as few system calls as the kernel allows (open, read until
+/// EOF, close: no fstat or lseek, which `read_to_end` adds): `ps` reads a record a
+/// container.
+pub fn read_small(path: &Path) -> io::Result<Vec<u8>> {
+    let mut f = File::open(path)?;
+    let mut buf = Vec::with_capacity(8192);
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity());
+        }
+        let len = buf.len();
+        buf.resize(buf.capacity(), 0);
+        match f.read(&mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                return Ok(buf);
+            }
+            Ok(n) => buf.truncate(len + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => return Err(e),
+        }
     }
 }
 

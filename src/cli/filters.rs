@@ -71,6 +71,11 @@ impl PsFilter {
         !self.statuses.is_empty() || !self.exited.is_empty()
     }
 
+    /// Whether a name filter was given.
+    pub fn has_names(&self) -> bool {
+        !self.names.is_empty()
+    }
+
     /// Whether the name alone can match (the cheap first test, before the record is read
     /// in full).
     pub fn name_matches(&self, name: &str) -> bool {

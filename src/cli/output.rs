@@ -61,9 +61,17 @@ pub fn ps(
     format: Option<&str>,
 ) -> Result<i32, Error> {
     let filter = PsFilter::parse(filters)?;
+    // One write for the whole listing, not one a line.
+    let out = &mut std::io::BufWriter::with_capacity(64 * 1024, out);
     let format = Format::parse(format)?;
     let now = SystemTime::now();
-    let recs = container::list(ctx, all || filter.implies_all(), |n| filter.name_matches(n))?;
+    let by_name = |n: &str| filter.name_matches(n);
+    let names: Option<&dyn Fn(&str) -> bool> = if filter.has_names() {
+        Some(&by_name)
+    } else {
+        None
+    };
+    let recs = container::list(ctx, all || filter.implies_all(), names)?;
     let recs: Vec<_> = recs.into_iter().filter(|r| filter.matches(r)).collect();
     let id_of = |id: &str| {
         if no_trunc {

@@ -154,7 +154,7 @@ fn mem_total() -> u64 {
 
 /// The `info` object: the fields of docker's that a scheduler or operator reads.
 fn info_object(ctx: &Context) -> Result<Value, Error> {
-    let recs = container::list(ctx, true, |_| true)?;
+    let recs = container::list(ctx, true, None)?;
     let running = recs
         .iter()
         .filter(|r| r.state.status.is_running() && !r.state.paused)

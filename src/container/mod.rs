@@ -144,18 +144,27 @@ pub fn inspect(ctx: &Context, query: &str) -> Result<serde_json::Value, Error> {
     Ok(rec.to_inspect())
 }
 
-/// `ps`: the records as of now, newest first; running or paused ones only unless `all`,
-/// and only those whose name `keep` accepts.
-pub fn list(ctx: &Context, all: bool, keep: impl Fn(&str) -> bool) -> Result<Vec<Record>, Error> {
-    let mut recs: Vec<_> = ctx
-        .store
-        .list()?
-        .into_iter()
+/// `ps`: the records as of now, newest first; running or paused ones only unless `all`.
+/// With `names`, only containers whose name it accepts, found through the name index
+/// without reading the other records.
+pub fn list(
+    ctx: &Context,
+    all: bool,
+    names: Option<&dyn Fn(&str) -> bool>,
+) -> Result<Vec<Record>, Error> {
+    let ids = match names {
+        Some(keep) => ctx.store.ids_named(keep)?,
+        None => ctx.store.ids()?,
+    };
+    let mut recs: Vec<_> = ids
+        .iter()
+        .filter_map(|id| ctx.store.read(id).ok())
+        .filter(|r| names.is_none_or(|keep| keep(r.short_name())))
         .map(|r| refresh(ctx, r, false))
         .filter(|r| all || r.state.status.is_running())
-        .filter(|r| keep(r.short_name()))
         .collect();
-    recs.reverse(); // newest first, as docker
+    // Newest first, as docker.
+    recs.sort_by(|a, b| b.created.cmp(&a.created));
     Ok(recs)
 }
 
