@@ -308,6 +308,61 @@ impl LogReader {
     }
 }
 
+/// A `logs --since`/`--until` value as docker reads it: a Go duration before `now`
+/// ("10m", "1h30m", "1.5s"), Unix seconds with an optional fraction ("1700000000.5"),
+/// an RFC 3339 UTC time, or a date ("2026-12-05", midnight UTC). None for anything else.
+pub fn parse_time_arg(s: &str, now: SystemTime) -> Option<SystemTime> {
+    if let Some(d) = parse_go_duration(s) {
+        return Some(now.checked_sub(d).unwrap_or(UNIX_EPOCH));
+    }
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if digits(whole) && (frac.is_empty() || digits(frac)) && !s.ends_with('.') {
+        let secs: u64 = whole.parse().ok()?;
+        let nanos: u32 = if frac.is_empty() {
+            0
+        } else {
+            format!("{:0<9}", &frac[..frac.len().min(9)]).parse().ok()?
+        };
+        return Some(UNIX_EPOCH + Duration::new(secs, nanos));
+    }
+    if s.len() == 10 && s.as_bytes()[4] == b'-' {
+        return parse_time(&format!("{s}T00:00:00Z"));
+    }
+    parse_time(s)
+}
+
+/// A Go duration ("300ms", "1h30m", "-"-less); None when `s` is not one.
+fn parse_go_duration(s: &str) -> Option<Duration> {
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += value * scale;
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,5 +573,30 @@ mod tests {
             io::ErrorKind::InvalidData
         );
         std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn since_and_until_as_docker_reads_them() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = |s| parse_time_arg(s, now);
+        assert_eq!(at("10m"), Some(now - Duration::from_secs(600)));
+        assert_eq!(at("1h30m"), Some(now - Duration::from_secs(5400)));
+        assert_eq!(at("1.5s"), Some(now - Duration::from_millis(1500)));
+        assert_eq!(at("0"), Some(UNIX_EPOCH));
+        assert_eq!(
+            at("12.25"),
+            Some(UNIX_EPOCH + Duration::from_millis(12_250))
+        );
+        assert_eq!(
+            at("1970-01-02T00:00:01.5Z"),
+            Some(UNIX_EPOCH + Duration::from_millis(86_401_500))
+        );
+        assert_eq!(
+            at("1970-01-03"),
+            Some(UNIX_EPOCH + Duration::from_secs(172_800))
+        );
+        for bad in ["", "x", "1.", "10q", "tomorrow", "-5m"] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 
+use ocishim::cli::docker;
 use ocishim::cli::native::{execute, Cli};
 use ocishim::error::Error;
 
@@ -55,7 +56,8 @@ fn main() {
     // The frequent single-container commands skip clap's start-up (see cli::fast).
     let parsed = match ocishim::cli::fast::parse(&args) {
         Some(c) => Ok(c),
-        None => Cli::try_parse_from(&args),
+        None if docker::invoked_as_docker(&args) => docker::parse_symlink(&args),
+        None => Cli::try_parse_from(&args).and_then(docker::from_native),
     };
     let cli = match parsed {
         Ok(c) => c,

@@ -23,18 +23,37 @@ const VALUE_FLAGS: &[&str] = &[
     "bridge-subnet",
     "log-level",
     "config",
+    "default-cgroup-parent",
+];
+
+/// The environment variable each value flag falls back to, as `Cli` declares them.
+const ENV: [&str; VALUE_FLAGS.len()] = [
+    "OCISHIM_ROOT",
+    "OCISHIM_DATA_ROOT",
+    "OCISHIM_RUNTIME",
+    "OCISHIM_RUNTIME_ROOT",
+    "OCISHIM_BRIDGE",
+    "OCISHIM_BRIDGE_SUBNET",
+    "OCISHIM_LOG_LEVEL",
+    "OCISHIM_CONFIG",
+    "OCISHIM_CGROUP_PARENT",
 ];
 
 /// `argv` (with the program name first) as clap would parse it, if it is one of the simple
-/// single-container commands; otherwise `None`.
+/// single-container commands; otherwise `None`. docker's spelling of them (`docker pause
+/// ID` through a symlink, `ocishim [GLOBALS] docker pause ID`) is taken too, without flags.
 pub fn parse(argv: &[std::ffi::OsString]) -> Option<Cli> {
     let mut values: [Option<String>; VALUE_FLAGS.len()] = Default::default();
     let mut enable_nat = false;
     let mut command: Option<&str> = None;
     let mut container: Option<String> = None;
+    let mut docker = super::docker::invoked_as_docker(argv);
     let mut it = argv.iter().skip(1).map(|a| a.to_str());
     while let Some(arg) = it.next() {
         let arg = arg?;
+        if docker && arg.starts_with('-') {
+            return None;
+        }
         if let Some(flag) = arg.strip_prefix("--") {
             let (name, inline) = match flag.split_once('=') {
                 Some((n, v)) => (n, Some(v.to_string())),
@@ -58,6 +77,8 @@ pub fn parse(argv: &[std::ffi::OsString]) -> Option<Cli> {
             values[i] = Some(value);
         } else if arg.starts_with('-') {
             return None;
+        } else if command.is_none() && !docker && arg == "docker" {
+            docker = true;
         } else if command.is_none() {
             command = Some(match arg {
                 "pause" | "resume" | "unpause" | "start" => arg,
@@ -70,12 +91,20 @@ pub fn parse(argv: &[std::ffi::OsString]) -> Option<Cli> {
         }
     }
     let container = container?;
+    let containers = vec![container];
     let command = match command? {
-        "pause" => Command::Pause { container },
-        "start" => Command::Start { container },
-        _ => Command::Resume { container },
+        "pause" => Command::Pause { containers },
+        "start" => Command::Start { containers },
+        _ => Command::Resume { containers },
     };
-    let [root, data_root, runtime, runtime_root, bridge, bridge_subnet, log_level, config] = values;
+    // A flag's value, else its environment variable's (clap ignores an empty one).
+    for (value, var) in values.iter_mut().zip(ENV) {
+        if value.is_none() {
+            *value = std::env::var(var).ok().filter(|v| !v.is_empty());
+        }
+    }
+    let [root, data_root, runtime, runtime_root, bridge, bridge_subnet, log_level, config, default_cgroup_parent] =
+        values;
     Some(Cli {
         root: PathBuf::from(root.as_deref().unwrap_or(super::native::DEFAULT_ROOT)),
         data_root: PathBuf::from(
@@ -90,6 +119,7 @@ pub fn parse(argv: &[std::ffi::OsString]) -> Option<Cli> {
         enable_nat,
         log_level,
         config: config.map(PathBuf::from),
+        default_cgroup_parent,
         command,
     })
 }
@@ -132,6 +162,37 @@ mod tests {
             let fast = parse(&argv).unwrap_or_else(|| panic!("{case:?} not taken"));
             let clap = Cli::try_parse_from(&argv).expect("clap parses it");
             assert_eq!(format!("{fast:?}"), format!("{clap:?}"), "{case:?}");
+        }
+    }
+
+    #[test]
+    fn reads_dockers_spelling_as_the_docker_facade_does() {
+        let cases: &[&[&str]] = &[
+            &["docker", "pause", "abc"],
+            &["docker", "unpause", "abc"],
+            &["--root", "/r", "docker", "start", "web"],
+        ];
+        for case in cases {
+            let argv = os(case);
+            let fast = parse(&argv).unwrap_or_else(|| panic!("{case:?} not taken"));
+            let clap = Cli::try_parse_from(&argv)
+                .and_then(crate::cli::docker::from_native)
+                .expect("clap parses it");
+            assert_eq!(format!("{fast:?}"), format!("{clap:?}"), "{case:?}");
+        }
+        let link: Vec<std::ffi::OsString> = ["/usr/bin/docker", "unpause", "abc"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        let fast = parse(&link).expect("taken");
+        let clap = crate::cli::docker::parse_symlink(&link).unwrap();
+        assert_eq!(format!("{fast:?}"), format!("{clap:?}"));
+        for not_taken in [
+            &["docker", "pause", "--root", "/r", "abc"][..],
+            &["docker", "docker", "pause", "abc"],
+            &["docker", "-D", "pause", "abc"],
+        ] {
+            assert!(parse(&os(not_taken)).is_none(), "{not_taken:?}");
         }
     }
 

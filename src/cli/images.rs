@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use super::native::{
     ImageCmd, ImagesArgs, ImportArgs, LoadArgs, LoginArgs, PullArgs, RmiArgs, SaveArgs, TagArgs,
 };
-use super::output::human_duration;
+use super::output::{human_duration, Format};
 use crate::container::{images, Context};
 use crate::error::Error;
 use crate::image::archive::Loaded;
@@ -60,13 +60,7 @@ fn rows(img: &ImageRecord) -> Vec<(String, String)> {
 }
 
 fn images_table(ctx: &Context, out: &mut dyn Write, a: &ImagesArgs) -> Result<i32, Error> {
-    if let Some(f) = a
-        .format
-        .as_deref()
-        .filter(|f| !matches!(*f, "json" | "table"))
-    {
-        return Err(Error::BadFormat(f.to_string()));
-    }
+    let format = Format::parse(a.format.as_deref())?;
     let want = a.reference.as_deref().map(|r| {
         let has_tag = r.rsplit('/').next().is_some_and(|last| last.contains(':'));
         Reference::parse(r).map(|p| (p.familiar_name(), has_tag.then(|| p.tag.clone()).flatten()))
@@ -85,7 +79,8 @@ fn images_table(ctx: &Context, out: &mut dyn Write, a: &ImagesArgs) -> Result<i3
         }
     };
     let mut seen = std::collections::HashSet::new();
-    if a.format.as_deref() != Some("json") && !a.quiet {
+    let table = matches!(format, Format::Table);
+    if table && !a.quiet {
         let _ = writeln!(
             out,
             "{:<40}{:<12}{:<16}{:<18}SIZE",
@@ -111,7 +106,7 @@ fn images_table(ctx: &Context, out: &mut dyn Write, a: &ImagesArgs) -> Result<i3
                 if seen.insert(img.id.clone()) {
                     let _ = writeln!(out, "{}", id_of(&img));
                 }
-            } else if a.format.as_deref() == Some("json") {
+            } else if !table {
                 let v = serde_json::json!({
                     "Containers": "N/A",
                     "CreatedAt": img.created,
@@ -125,7 +120,7 @@ fn images_table(ctx: &Context, out: &mut dyn Write, a: &ImagesArgs) -> Result<i3
                     "UniqueSize": "N/A",
                     "VirtualSize": human_size(img.size),
                 });
-                let _ = writeln!(out, "{v}");
+                let _ = writeln!(out, "{}", format.line(&v)?);
             } else {
                 let _ = writeln!(
                     out,
@@ -155,9 +150,12 @@ fn print_loaded(out: &mut dyn Write, loaded: &[Loaded], quiet: bool) {
 pub fn run(ctx: &Context, out: &mut dyn Write, cmd: ImageCmd) -> Result<i32, Error> {
     match cmd {
         ImageCmd::Ls(a) => images_table(ctx, out, &a),
-        ImageCmd::Inspect { images: queries } => {
-            super::output::inspect_all(out, &queries, |q| images::inspect(ctx, q))
-        }
+        ImageCmd::Inspect {
+            images: queries,
+            format,
+        } => super::output::inspect_all(out, &queries, format.as_deref(), |q| {
+            images::inspect(ctx, q)
+        }),
         ImageCmd::Rm(RmiArgs {
             force,
             images: queries,

@@ -11,7 +11,6 @@ use crate::config::ConfigError;
 use crate::config::{HostFacts, RawOptions};
 use crate::container::{self, Context, CreateOpts};
 use crate::error::Error;
-use crate::runtime::Runtime;
 use crate::store::Store;
 
 /// `--root`'s default.
@@ -29,32 +28,39 @@ pub const DEFAULT_RUNTIME: &str = "runc";
 )]
 pub struct Cli {
     /// Volatile state (locks).
-    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    #[arg(long, global = true, env = "OCISHIM_ROOT", default_value = DEFAULT_ROOT)]
     pub root: PathBuf,
     /// Persistent state: records, logs, bundles.
-    #[arg(long = "data-root", global = true, default_value = DEFAULT_DATA_ROOT)]
+    #[arg(long = "data-root", global = true, env = "OCISHIM_DATA_ROOT", default_value = DEFAULT_DATA_ROOT)]
     pub data_root: PathBuf,
     /// The OCI runtime binary for new containers (runc, crun, or a path).
-    #[arg(long, global = true, default_value = DEFAULT_RUNTIME)]
+    #[arg(long, global = true, env = "OCISHIM_RUNTIME", default_value = DEFAULT_RUNTIME)]
     pub runtime: String,
     /// The runtime's --root (default: the runtime's own default).
-    #[arg(long = "runtime-root", global = true)]
+    #[arg(long = "runtime-root", global = true, env = "OCISHIM_RUNTIME_ROOT")]
     pub runtime_root: Option<PathBuf>,
     /// The default bridge network's Linux bridge.
-    #[arg(long, global = true, default_value = crate::network::DEFAULT_BRIDGE)]
+    #[arg(long, global = true, env = "OCISHIM_BRIDGE", default_value = crate::network::DEFAULT_BRIDGE)]
     pub bridge: String,
     /// The default bridge network's subnet (must not collide with the host's routes).
-    #[arg(long = "bridge-subnet", global = true, default_value = crate::network::DEFAULT_SUBNET)]
+    #[arg(long = "bridge-subnet", global = true, env = "OCISHIM_BRIDGE_SUBNET", default_value = crate::network::DEFAULT_SUBNET)]
     pub bridge_subnet: String,
+    /// The cgroup parent of containers run or created without --cgroup-parent.
+    #[arg(
+        long = "default-cgroup-parent",
+        global = true,
+        env = "OCISHIM_CGROUP_PARENT"
+    )]
+    pub default_cgroup_parent: Option<String>,
     /// Outbound NAT (masquerade) and IPv4 forwarding for the default bridge network
     /// (run/create) or the network `network create` makes. Off by default.
     #[arg(long = "enable-nat", global = true)]
     pub enable_nat: bool,
     /// Log level for ocishim's own diagnostics on stderr (error, warn, info, debug, trace).
-    #[arg(long = "log-level", global = true)]
+    #[arg(long = "log-level", global = true, env = "OCISHIM_LOG_LEVEL")]
     pub log_level: Option<String>,
     /// The settings file (registries; default /etc/ocishim/settings.json when present).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "OCISHIM_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -66,18 +72,28 @@ pub enum Command {
     Run(RunArgs),
     /// Create a container (runtime create) without starting it.
     Create(RunArgs),
-    /// Start a created (or exited) container.
-    Start { container: String },
-    /// Freeze all processes of a container.
-    Pause { container: String },
-    /// Thaw a paused container.
+    /// Start created (or exited) containers.
+    Start {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Freeze all processes of containers.
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Thaw paused containers.
     #[command(alias = "unpause")]
-    Resume { container: String },
-    /// Send a signal to a container's init.
+    Resume {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Send a signal to containers' init.
     Kill {
         #[arg(short = 's', long = "signal", default_value = "KILL")]
         signal: String,
-        container: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
     },
     /// Remove containers.
     Rm {
@@ -94,24 +110,29 @@ pub enum Command {
         quiet: bool,
         #[arg(long = "no-trunc")]
         no_trunc: bool,
-        /// name=REGEX (unanchored, as docker's)
-        #[arg(long)]
+        /// name=REGEX (unanchored, as docker's), id=PREFIX, status=S, label=K[=V], exited=N
+        #[arg(short = 'f', long)]
         filter: Vec<String>,
-        /// "json": one JSON object per line
+        /// "json" (one JSON object per line), "table", or a Go template
         #[arg(long)]
         format: Option<String>,
     },
-    /// Print containers' records as a JSON array (docker's shape).
+    /// Print containers' (or images') records as a JSON array (docker's shape).
     Inspect {
+        /// A Go template rendered once per object ({{.State.Pid}}, {{json .Config}})
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+        /// container or image (default: a container, else an image)
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// Accepted for docker's spelling (sizes are not computed).
+        #[arg(short = 's', long)]
+        size: bool,
         #[arg(required = true)]
         containers: Vec<String>,
     },
     /// Print a container's log.
-    Logs {
-        #[arg(short = 'f', long)]
-        follow: bool,
-        container: String,
-    },
+    Logs(LogsArgs),
     /// Change the limits of containers live (docker update).
     Update(UpdateArgs),
     /// Memory, CPU, pids and OOM figures from the containers' cgroups.
@@ -154,8 +175,43 @@ pub enum Command {
         /// The registry (default: Docker Hub).
         server: Option<String>,
     },
-    /// Print version information.
-    Version,
+    /// Print version information (docker's shape).
+    Version {
+        /// A Go template over {Client, Server} ({{.Client.Version}}), or "json"
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
+    /// Print system-wide information (docker's shape).
+    Info {
+        /// A Go template ({{json .}}, {{.DockerRootDir}}), or "json"
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
+    /// docker's command line: `ocishim docker run ...` (as a symlink named docker).
+    #[command(disable_help_flag = true)]
+    Docker {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LogsArgs {
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only lines at or after this time (RFC 3339, Unix seconds, or a duration ago: 10m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only lines before or at this time (as --since)
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Prefix each line with its time (RFC 3339 with nanoseconds)
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    /// Only the last N lines ("all": every line)
+    #[arg(short = 'n', long)]
+    pub tail: Option<String>,
+    pub container: String,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -241,6 +297,9 @@ pub enum ImageCmd {
     Ls(ImagesArgs),
     /// Print images' records as a JSON array (docker's shape).
     Inspect {
+        /// A Go template rendered once per image
+        #[arg(short = 'f', long)]
+        format: Option<String>,
         #[arg(required = true)]
         images: Vec<String>,
     },
@@ -422,7 +481,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub platform: Option<String>,
     /// IMAGE (unless --rootfs) then the command and its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(trailing_var_arg = true)]
     pub args: Vec<String>,
 }
 
@@ -469,6 +528,12 @@ impl RunArgs {
 /// Run a parsed command. Ok(status) is the process's exit status (0, or an attached
 /// container's own code).
 pub fn execute(cli: Cli) -> Result<i32, Error> {
+    let ctx = context(&cli)?;
+    dispatch(&ctx, cli.command, cli.default_cgroup_parent.as_deref())
+}
+
+/// The global flags as a [`Context`].
+pub fn context(cli: &Cli) -> Result<Context, Error> {
     let subnet: ipnetwork::Ipv4Network =
         cli.bridge_subnet
             .parse()
@@ -498,11 +563,29 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         images: crate::image::store::ImageStore::new(cli.data_root.join("image")),
         settings: cli.config.clone(),
     };
+    Ok(ctx)
+}
+
+/// `run`/`create`/`spec` options with the global default cgroup parent.
+fn raw_options(a: &RunArgs, default_cgroup_parent: Option<&str>) -> RawOptions {
+    let mut raw = a.raw();
+    if raw.cgroup_parent.is_none() {
+        raw.cgroup_parent = default_cgroup_parent.map(str::to_string);
+    }
+    raw
+}
+
+/// Run one command in `ctx`.
+pub fn dispatch(
+    ctx: &Context,
+    command: Command,
+    default_cgroup_parent: Option<&str>,
+) -> Result<i32, Error> {
     // A pull's progress is drawn by other threads (layer workers, indicatif's ticker):
     // stdout must not stay locked by this one meanwhile.
-    let command = match cli.command {
+    let command = match command {
         Command::Pull(a) | Command::Image(ImageCmd::Pull(a)) => {
-            return images::pull(&ctx, &mut std::io::stdout(), a)
+            return images::pull(ctx, &mut std::io::stdout(), a)
         }
         c => c,
     };
@@ -512,21 +595,21 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
     };
     match command {
         Command::Run(a) => {
-            let cfg = a.raw().into_config(&HostFacts::detect())?;
+            let cfg = raw_options(&a, default_cgroup_parent).into_config(&HostFacts::detect())?;
             let auto_remove = cfg.auto_remove;
             let opts = CreateOpts {
                 attached: !a.detach,
             };
-            match container::run(&ctx, cfg, opts) {
+            match container::run(ctx, cfg, opts) {
                 Ok(id) if a.detach => {
                     print(&mut out, &id);
                     Ok(0)
                 }
                 Ok(id) => {
                     drop(out);
-                    let code = container::attach_wait(&ctx, &id)?;
+                    let code = container::attach_wait(ctx, &id)?;
                     if auto_remove {
-                        container::remove(&ctx, &id, true)?;
+                        container::remove(ctx, &id, true)?;
                     }
                     Ok(code)
                 }
@@ -539,8 +622,8 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             }
         }
         Command::Create(a) => {
-            let cfg = a.raw().into_config(&HostFacts::detect())?;
-            match container::create(&ctx, cfg, CreateOpts::default()) {
+            let cfg = raw_options(&a, default_cgroup_parent).into_config(&HostFacts::detect())?;
+            match container::create(ctx, cfg, CreateOpts::default()) {
                 Ok(id) => {
                     print(&mut out, &id);
                     Ok(0)
@@ -553,30 +636,26 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
                 }
             }
         }
-        Command::Start { container } => {
-            container::start(&ctx, &container)?;
-            print(&mut out, &container);
-            Ok(0)
-        }
-        Command::Pause { container } => {
-            container::pause(&ctx, &container)?;
-            print(&mut out, &container);
-            Ok(0)
-        }
-        Command::Resume { container } => {
-            container::resume(&ctx, &container)?;
-            print(&mut out, &container);
-            Ok(0)
-        }
-        Command::Kill { signal, container } => {
-            container::kill(&ctx, &container, &signal)?;
-            print(&mut out, &container);
-            Ok(0)
-        }
+        Command::Start { containers } => each(&mut out, &containers, |c| {
+            container::start(ctx, c)?;
+            Ok(())
+        }),
+        Command::Pause { containers } => each(&mut out, &containers, |c| {
+            container::pause(ctx, c)?;
+            Ok(())
+        }),
+        Command::Resume { containers } => each(&mut out, &containers, |c| {
+            container::resume(ctx, c)?;
+            Ok(())
+        }),
+        Command::Kill { signal, containers } => each(&mut out, &containers, |c| {
+            container::kill(ctx, c, &signal)?;
+            Ok(())
+        }),
         Command::Rm { force, containers } => {
             let mut first_err = None;
             for c in &containers {
-                match container::remove(&ctx, c, force) {
+                match container::remove(ctx, c, force) {
                     Ok(Some(_)) => print(&mut out, c),
                     Ok(None) => {}
                     Err(e) => {
@@ -598,7 +677,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             filter,
             format,
         } => output::ps(
-            &ctx,
+            ctx,
             &mut out,
             all,
             quiet,
@@ -606,18 +685,42 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             &filter,
             format.as_deref(),
         ),
-        Command::Inspect { containers } => {
-            output::inspect_all(&mut out, &containers, |c| container::inspect(&ctx, c))
+        Command::Inspect {
+            format,
+            kind,
+            containers,
+            ..
+        } => {
+            let kind = kind.as_deref();
+            if !matches!(kind, None | Some("container") | Some("image")) {
+                return Err(Error::Usage(format!(
+                    "\"{}\" is not a valid value for --type",
+                    kind.unwrap_or_default()
+                )));
+            }
+            output::inspect_all(&mut out, &containers, format.as_deref(), |q| match kind {
+                Some("image") => crate::container::images::inspect(ctx, q),
+                Some(_) => container::inspect(ctx, q),
+                None => container::inspect(ctx, q)
+                    .or_else(|e| crate::container::images::inspect(ctx, q).map_err(|_| e)),
+            })
         }
-        Command::Logs { follow, container } => {
+        Command::Logs(a) => {
             drop(out);
-            container::logs(&ctx, &container, follow)?;
+            let opts = container::LogsOpts::parse(
+                a.follow,
+                a.since.as_deref(),
+                a.until.as_deref(),
+                a.timestamps,
+                a.tail.as_deref(),
+            )?;
+            container::logs(ctx, &a.container, &opts)?;
             Ok(0)
         }
         Command::Update(a) => {
             let raw = a.raw();
             for c in &a.containers {
-                container::update(&ctx, c, &raw)?;
+                container::update(ctx, c, &raw)?;
                 print(&mut out, c);
             }
             Ok(0)
@@ -626,48 +729,51 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             no_stream,
             format,
             containers,
-        } => output::stats(&ctx, &mut out, no_stream, format.as_deref(), &containers),
-        Command::Network(n) => network(&ctx, &mut out, n),
+        } => output::stats(ctx, &mut out, no_stream, format.as_deref(), &containers),
+        Command::Network(n) => network(ctx, &mut out, n),
         Command::Spec(a) => {
-            let cfg = a.raw().into_config(&HostFacts::detect())?;
-            print(&mut out, &container::spec_json(&ctx, &cfg)?);
+            let cfg = raw_options(&a, default_cgroup_parent).into_config(&HostFacts::detect())?;
+            print(&mut out, &container::spec_json(ctx, &cfg)?);
             Ok(0)
         }
-        Command::Load(a) => images::run(&ctx, &mut out, ImageCmd::Load(a)),
-        Command::Save(a) => images::run(&ctx, &mut out, ImageCmd::Save(a)),
-        Command::Import(a) => images::run(&ctx, &mut out, ImageCmd::Import(a)),
-        Command::Images(a) => images::run(&ctx, &mut out, ImageCmd::Ls(a)),
-        Command::Rmi(a) => images::run(&ctx, &mut out, ImageCmd::Rm(a)),
-        Command::Tag(a) => images::run(&ctx, &mut out, ImageCmd::Tag(a)),
-        Command::Image(c) => images::run(&ctx, &mut out, c),
+        Command::Load(a) => images::run(ctx, &mut out, ImageCmd::Load(a)),
+        Command::Save(a) => images::run(ctx, &mut out, ImageCmd::Save(a)),
+        Command::Import(a) => images::run(ctx, &mut out, ImageCmd::Import(a)),
+        Command::Images(a) => images::run(ctx, &mut out, ImageCmd::Ls(a)),
+        Command::Rmi(a) => images::run(ctx, &mut out, ImageCmd::Rm(a)),
+        Command::Tag(a) => images::run(ctx, &mut out, ImageCmd::Tag(a)),
+        Command::Image(c) => images::run(ctx, &mut out, c),
         Command::Pull(_) => unreachable!("pull is dispatched before stdout is locked"),
-        Command::Login(a) => images::login(&ctx, &mut out, a),
+        Command::Login(a) => images::login(ctx, &mut out, a),
         Command::Logout { server } => images::logout(&mut out, server.as_deref()),
-        Command::Version => {
-            print(
-                &mut out,
-                &format!("ocishim version {}", env!("CARGO_PKG_VERSION")),
-            );
-            match Runtime::new(&ctx.runtime, None) {
-                Ok(rt) => {
-                    let v = std::process::Command::new(rt.path())
-                        .arg("--version")
-                        .output()
-                        .map(|o| {
-                            String::from_utf8_lossy(&o.stdout)
-                                .lines()
-                                .next()
-                                .unwrap_or("")
-                                .to_string()
-                        })
-                        .unwrap_or_default();
-                    print(&mut out, &format!("runtime: {} ({v})", rt.path().display()));
-                }
-                Err(e) => print(&mut out, &format!("runtime: {e}")),
+        Command::Version { format } => super::system::version(ctx, &mut out, format.as_deref()),
+        Command::Info { format } => super::system::info(ctx, &mut out, format.as_deref()),
+        Command::Docker { .. } => unreachable!("main hands `docker` argv to cli::docker"),
+    }
+}
+
+/// A command over several containers: each one's name printed when it succeeds, each
+/// failure on its own stderr line; the status is 125 when any failed.
+fn each(
+    out: &mut std::io::StdoutLock,
+    containers: &[String],
+    f: impl Fn(&str) -> Result<(), Error>,
+) -> Result<i32, Error> {
+    let mut failed = None;
+    for c in containers {
+        match f(c) {
+            Ok(()) => {
+                let _ = writeln!(out, "{c}");
             }
-            Ok(0)
+            Err(e) if containers.len() == 1 => return Err(e),
+            Err(e) => {
+                let _ = out.flush();
+                eprintln!("ocishim: {e}");
+                failed.get_or_insert(e);
+            }
         }
     }
+    failed.map_or(Ok(0), |_| Err(Error::Reported))
 }
 
 fn network(ctx: &Context, out: &mut std::io::StdoutLock, cmd: NetworkCmd) -> Result<i32, Error> {

@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
+use super::filters::PsFilter;
+use super::template::Template;
 use crate::container::{self, Context};
 use crate::error::Error;
 use crate::log_file;
@@ -17,6 +19,38 @@ pub fn truncate(s: &str, n: usize) -> String {
     }
 }
 
+impl From<super::template::TemplateError> for Error {
+    fn from(e: super::template::TemplateError) -> Error {
+        Error::Usage(e.to_string())
+    }
+}
+
+/// A `--format`: docker's table, JSON lines, or a Go template per row.
+pub enum Format {
+    Table,
+    Json,
+    Template(Template),
+}
+
+impl Format {
+    pub fn parse(f: Option<&str>) -> Result<Format, Error> {
+        Ok(match f {
+            None | Some("table") => Format::Table,
+            Some("json") => Format::Json,
+            // docker's "table TEMPLATE" is printed without its header row.
+            Some(t) => Format::Template(Template::parse(t.strip_prefix("table ").unwrap_or(t))?),
+        })
+    }
+
+    /// A JSON value as this format prints it: one line, or the template's output.
+    pub fn line(&self, v: &serde_json::Value) -> Result<String, Error> {
+        match self {
+            Format::Template(t) => Ok(t.render(v)?),
+            _ => Ok(v.to_string()),
+        }
+    }
+}
+
 pub fn ps(
     ctx: &Context,
     out: &mut std::io::StdoutLock,
@@ -26,30 +60,11 @@ pub fn ps(
     filters: &[String],
     format: Option<&str>,
 ) -> Result<i32, Error> {
-    let mut name_res = Vec::new();
-    for f in filters {
-        match f.split_once('=') {
-            Some(("name", re)) => {
-                name_res.push(regex::Regex::new(re).map_err(|e| Error::BadFilter {
-                    filter: f.clone(),
-                    why: e.to_string(),
-                })?)
-            }
-            _ => {
-                return Err(Error::BadFilter {
-                    filter: f.clone(),
-                    why: "only name=REGEX is supported".into(),
-                })
-            }
-        }
-    }
-    if let Some(fmt) = format {
-        if fmt != "json" && fmt != "table" {
-            return Err(Error::BadFormat(fmt.to_string()));
-        }
-    }
+    let filter = PsFilter::parse(filters)?;
+    let format = Format::parse(format)?;
     let now = SystemTime::now();
-    let recs = container::list(ctx, all, |name| name_res.iter().all(|re| re.is_match(name)))?;
+    let recs = container::list(ctx, all || filter.implies_all(), |n| filter.name_matches(n))?;
+    let recs: Vec<_> = recs.into_iter().filter(|r| filter.matches(r)).collect();
     let id_of = |id: &str| {
         if no_trunc {
             id.to_string()
@@ -85,9 +100,14 @@ pub fn ps(
             })
             .unwrap_or_default()
     };
-    if format == Some("json") {
+    if !matches!(format, Format::Table) {
         for r in &recs {
             let created = ago(&r.created);
+            let status = if r.state.paused && r.state.status.is_running() {
+                "paused"
+            } else {
+                r.state.status.as_str()
+            };
             let v = serde_json::json!({
                 "ID": id_of(&r.id),
                 "Image": r.config.image,
@@ -95,14 +115,14 @@ pub fn ps(
                 "CreatedAt": r.created,
                 "RunningFor": created,
                 "Status": human_status(r, now),
-                "State": r.state.status,
+                "State": status,
                 "Names": r.short_name(),
                 "Labels": r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
                 "Networks": r.host_config.network_mode,
                 "Pid": r.state.pid,
                 "ExitCode": r.state.exit_code,
             });
-            let _ = writeln!(out, "{v}");
+            let _ = writeln!(out, "{}", format.line(&v)?);
         }
         return Ok(0);
     }
@@ -243,13 +263,15 @@ pub fn stats(
     }
 }
 
-/// `inspect` of several objects: one JSON array of those found; the first failure is
-/// returned after it is printed, as docker does.
+/// `inspect` of several objects: one JSON array of those found, or with a template one
+/// rendering per object; the first failure is returned after it is printed, as docker does.
 pub fn inspect_all(
     out: &mut dyn Write,
     queries: &[String],
+    format: Option<&str>,
     inspect: impl Fn(&str) -> Result<serde_json::Value, Error>,
 ) -> Result<i32, Error> {
+    let template = format.map(Template::parse).transpose()?;
     let mut found = Vec::new();
     let mut err = None;
     for q in queries {
@@ -260,11 +282,20 @@ pub fn inspect_all(
             }
         }
     }
-    let _ = writeln!(
-        out,
-        "{}",
-        serde_json::to_string_pretty(&found).expect("json")
-    );
+    match &template {
+        Some(t) => {
+            for v in &found {
+                let _ = writeln!(out, "{}", t.render(v)?);
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&found).expect("json")
+            );
+        }
+    }
     err.map_or(Ok(0), Err)
 }
 

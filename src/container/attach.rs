@@ -3,11 +3,11 @@
 
 use std::io::{self, Write};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::{monitor_alive, Context};
 use crate::error::{io_err, Error};
-use crate::log_file::{LogEntry, LogReader};
+use crate::log_file::{self, LogEntry, LogReader};
 use crate::sys;
 
 /// Print a log entry to stdout or stderr, as its stream says.
@@ -62,8 +62,84 @@ pub fn attach_wait(ctx: &Context, id: &str) -> Result<i32, Error> {
     Ok(rec.state.exit_code)
 }
 
+/// What `logs` prints.
+#[derive(Debug, Default, Clone)]
+pub struct LogsOpts {
+    pub follow: bool,
+    pub since: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+    pub timestamps: bool,
+    /// Only the last N entries of what is there now.
+    pub tail: Option<usize>,
+}
+
+impl LogsOpts {
+    /// The options from the CLI's spellings (docker's).
+    pub fn parse(
+        follow: bool,
+        since: Option<&str>,
+        until: Option<&str>,
+        timestamps: bool,
+        tail: Option<&str>,
+    ) -> Result<LogsOpts, Error> {
+        let now = SystemTime::now();
+        let time = |flag: &str, v: Option<&str>| {
+            v.map(|v| {
+                log_file::parse_time_arg(v, now).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "invalid value for {flag}: {v:?} is not a time, Unix timestamp or duration"
+                    ))
+                })
+            })
+            .transpose()
+        };
+        let tail = match tail {
+            None | Some("all") => None,
+            Some(n) => Some(n.parse::<usize>().map_err(|_| {
+                Error::Usage(format!(
+                    "invalid value for --tail: {n:?} is not a number or \"all\""
+                ))
+            })?),
+        };
+        Ok(LogsOpts {
+            follow,
+            since: time("--since", since)?,
+            until: time("--until", until)?,
+            timestamps,
+            tail,
+        })
+    }
+
+    /// Whether an entry written at `time` is printed.
+    fn keeps(&self, time: &str) -> bool {
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        let Some(t) = log_file::parse_time(time) else {
+            return false;
+        };
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u)
+    }
+
+    fn print(&self, e: &LogEntry) {
+        if !self.keeps(&e.time) {
+            return;
+        }
+        if self.timestamps {
+            let stamped = LogEntry {
+                log: format!("{} {}", e.time, e.log),
+                stream: e.stream.clone(),
+                time: String::new(),
+            };
+            print(&stamped);
+        } else {
+            print(e);
+        }
+    }
+}
+
 /// `logs`: print the log; with `follow`, until the container has exited.
-pub fn logs(ctx: &Context, query: &str, follow: bool) -> Result<(), Error> {
+pub fn logs(ctx: &Context, query: &str, opts: &LogsOpts) -> Result<(), Error> {
     let id = ctx.store.resolve(query)?;
     let rec = ctx.store.read(&id)?;
     if rec.log_path.is_empty() {
@@ -75,7 +151,22 @@ pub fn logs(ctx: &Context, query: &str, follow: bool) -> Result<(), Error> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(io_err("opening the log")(e)),
     };
-    let mfd = if follow && monitor_alive(&rec) {
+    if let (Some(n), Some(r)) = (opts.tail, reader.as_mut()) {
+        let mut last = std::collections::VecDeque::with_capacity(n.min(4096));
+        r.read_available(&mut |e| {
+            if n > 0 && opts.keeps(&e.time) {
+                if last.len() == n {
+                    last.pop_front();
+                }
+                last.push_back(e.clone());
+            }
+        })
+        .map_err(io_err("reading the log"))?;
+        for e in &last {
+            opts.print(e);
+        }
+    }
+    let mfd = if opts.follow && monitor_alive(&rec) {
         sys::pidfd_open(rec.ocishim.monitor_pid).ok().flatten()
     } else {
         None
@@ -85,7 +176,13 @@ pub fn logs(ctx: &Context, query: &str, follow: bool) -> Result<(), Error> {
             Some(fd) => sys::pidfd_wait(fd, Duration::from_millis(50)),
             None => true,
         };
-        print_new(path, &mut reader)?;
+        if reader.is_none() {
+            reader = LogReader::open(path).ok();
+        }
+        if let Some(r) = reader.as_mut() {
+            r.read_available(&mut |e| opts.print(e))
+                .map_err(io_err("reading the log"))?;
+        }
         if done {
             return Ok(());
         }

@@ -23,7 +23,7 @@ mod tests;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-pub use attach::{attach_wait, logs};
+pub use attach::{attach_wait, logs, LogsOpts};
 pub use bundle::spec_json;
 pub use create::{create, CreateOpts};
 pub use pause::{pause, resume};
