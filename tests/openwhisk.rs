@@ -686,6 +686,7 @@ fn invoker_cleanup_of_20() {
         }
     });
     let took = started.elapsed();
+    eprintln!("the invoker's cleanup of 20 containers took {took:?}");
     assert!(
         took < Duration::from_secs(30),
         "the cleanup of 20 took {took:?}"
