@@ -285,6 +285,43 @@ impl Store {
         Ok(rec)
     }
 
+    /// The readable records of `ids`, in that order, each opened relative to the
+    /// containers directory (one path walk shorter than [`Store::read`]); many are read
+    /// by a few threads: on the VMs measured, opening and reading a small file costs about
+    /// 20 µs, most of `ps -a` over a thousand records.
+    pub fn read_many(&self, ids: &[String]) -> Vec<Record> {
+        let Ok(dir) = File::open(self.containers_dir()) else {
+            return Vec::new();
+        };
+        let read = |id: &String| -> Option<Record> {
+            let rel = format!("{id}/config.v2.json");
+            let fd = rustix::fs::openat(
+                &dir,
+                rel.as_str(),
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .ok()?;
+            let bytes = read_all(File::from(fd)).ok()?;
+            serde_json::from_slice(&bytes).ok()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        if ids.len() < 128 || threads < 2 {
+            return ids.iter().filter_map(read).collect();
+        }
+        let chunk = ids.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let parts: Vec<_> = ids
+                .chunks(chunk)
+                .map(|part| s.spawn(move || part.iter().filter_map(read).collect::<Vec<_>>()))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    }
+
     /// IDs of the containers whose name `keep` accepts, from the name index alone (no
     /// record is read: `ps --filter name=...` over many containers reads only its matches).
     pub fn ids_named(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, StoreError> {
@@ -375,7 +412,10 @@ impl Store {
 /// EOF, close: no fstat or lseek, which `read_to_end` adds): `ps` reads a record a
 /// container.
 pub fn read_small(path: &Path) -> io::Result<Vec<u8>> {
-    let mut f = File::open(path)?;
+    read_all(File::open(path)?)
+}
+
+fn read_all(mut f: File) -> io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(8192);
     loop {
         if buf.len() == buf.capacity() {

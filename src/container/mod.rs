@@ -156,9 +156,10 @@ pub fn list(
         Some(keep) => ctx.store.ids_named(keep)?,
         None => ctx.store.ids()?,
     };
-    let mut recs: Vec<_> = ids
-        .iter()
-        .filter_map(|id| ctx.store.read(id).ok())
+    let mut recs: Vec<_> = ctx
+        .store
+        .read_many(&ids)
+        .into_iter()
         .filter(|r| names.is_none_or(|keep| keep(r.short_name())))
         .map(|r| refresh(ctx, r, false))
         .filter(|r| all || r.state.status.is_running())
