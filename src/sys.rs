@@ -333,7 +333,7 @@ pub fn idmapped_tree(path: &std::path::Path, userns: BorrowedFd) -> io::Result<O
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(OwnedFd::from(tree))
+    Ok(tree)
 }
 
 /// Attach the detached mount `tree` at `target` (`move_mount(2)`).

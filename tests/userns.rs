@@ -470,3 +470,75 @@ fn mounts_under(base: &Path) -> Vec<String> {
         .filter(|m| m.starts_with(&b))
         .collect()
 }
+
+/// `n` layers under `base/layers/<i>/diff` behind short links `l/<i>` (as the image store
+/// makes them), each with its own file and `shared` naming the layer; topmost first.
+fn layers(base: &Path, n: usize) -> Vec<String> {
+    std::fs::create_dir_all(base.join("l")).unwrap();
+    let mut names = Vec::new();
+    for i in 0..n {
+        let d = base.join(format!("layers/{i:064x}/diff"));
+        std::fs::create_dir_all(d.join("etc")).unwrap();
+        std::fs::write(d.join(format!("etc/layer-{i}")), "x").unwrap();
+        std::fs::write(d.join("shared"), format!("{i}")).unwrap();
+        let short = format!("l/{i:016x}");
+        std::os::unix::fs::symlink(format!("../layers/{i:064x}/diff"), base.join(&short)).unwrap();
+        names.push(short);
+    }
+    names.reverse();
+    names
+}
+
+#[test]
+fn an_idmapped_overlay_of_a_hundred_and_twenty_layers_leaves_only_itself() {
+    common::require_root_and_runtime();
+    use ocishim::image::rootfs::{self, Idmap, Overlay};
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("image");
+    let lowers = layers(&base, 120);
+    let c = tmp.path().join("container");
+    std::fs::create_dir_all(&c).unwrap();
+    let (upper, work, target) = (c.join("upper"), c.join("work"), c.join("rootfs"));
+    let ns = match ocishim::security::userns::userns_fd(1_000_000) {
+        Ok(ns) => ns,
+        Err(e) => {
+            assert!(in_a_chroot(), "{e}");
+            eprintln!("in a chroot: user namespaces cannot be made here: {e}");
+            assert!(e.to_string().contains("user namespaces"), "{e}");
+            return;
+        }
+    };
+    let before = mounts_under(tmp.path());
+    assert!(before.is_empty(), "{before:?}");
+    let o = Overlay {
+        base: &base,
+        lowers: &lowers,
+        upper: &upper,
+        work: &work,
+        target: &target,
+        volatile: true,
+        idmap: Some(Idmap {
+            userns: std::os::fd::AsFd::as_fd(&ns),
+            base: 1_000_000,
+        }),
+    };
+    rootfs::mount(&o).unwrap();
+    // One mount: the overlay; the idmapped layers are attached nowhere.
+    assert_eq!(mounts_under(tmp.path()), vec![target.display().to_string()]);
+    assert_eq!(
+        std::fs::read_to_string(target.join("shared")).unwrap(),
+        "119"
+    );
+    assert!(target.join("etc/layer-0").exists() && target.join("etc/layer-119").exists());
+    // The layers' host-root files appear as the range's base; the layers keep uid 0.
+    let m = std::fs::metadata(target.join("etc/layer-7")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (1_000_000, 1_000_000));
+    let layer = base.join(format!("layers/{:064x}/diff/etc/layer-7", 7));
+    assert_eq!(std::fs::metadata(layer).unwrap().uid(), 0);
+    for p in [&upper, &work] {
+        assert_eq!(std::fs::metadata(p).unwrap().uid(), 1_000_000, "{p:?}");
+    }
+    rootfs::remove(&target, &upper, &work).unwrap();
+    assert!(mounts_under(tmp.path()).is_empty());
+    assert!(!target.exists() && !upper.exists() && !work.exists());
+}
