@@ -12,7 +12,9 @@
 //! (the container's range: host uid 0 of the layers appears as the range's base, i.e. as
 //! the container's root) and the overlay is assembled with the new mount API, the layers
 //! given by fd (`lowerdir+`, Linux 6.13): no mount of a layer is ever attached anywhere,
-//! so nothing but the overlay itself can be left behind. The upper and work directories
+//! so nothing but the overlay itself can be left behind. Older kernels (from 5.19) get the
+//! layers attached beside the target for the mount(2) call only
+//! ([`mount_attached_lowers`]; a process killed meanwhile leaves them to [`remove`]). The upper and work directories
 //! belong to the range's base uid and gid, so what the container writes lands there owned
 //! by its range. `--rootfs DIR` gets an idmapped mount of DIR ([`mount_idmapped`]).
 
@@ -45,7 +47,7 @@ pub enum RootfsError {
     Umount { path: PathBuf, source: nix::Error },
     #[error("--userns auto: {} cannot be idmapped ({source}): its filesystem or this kernel does not support idmapped mounts", path.display())]
     Idmap { path: PathBuf, source: io::Error },
-    #[error("--userns auto: overlayfs of this kernel takes no idmapped lower layers by fd (Linux 6.13 or later is needed): {0}")]
+    #[error("--userns auto: overlayfs refused the idmapped lower layers: {0}")]
     IdmapLowers(io::Error),
     #[error("mount on {}: {source}", target.display())]
     MountApi { target: PathBuf, source: io::Error },
@@ -129,7 +131,14 @@ pub fn mount(o: &Overlay) -> Result<(), RootfsError> {
     if let Some(idmap) = o.idmap {
         return mount_idmapped_overlay(o, idmap);
     }
-    let (base, target) = (o.base.to_path_buf(), o.target.to_path_buf());
+    mount_with_options(o.base, o.target, opts)
+}
+
+/// mount(2) of an overlay at `target` with `opts`, whose lower names are relative to
+/// `base` (on a thread of its own whose working directory is `base`).
+fn mount_with_options(base: &Path, target: &Path, opts: String) -> Result<(), RootfsError> {
+    let (base, target_buf) = (base.to_path_buf(), target.to_path_buf());
+    let target = target_buf.clone();
     let mounted = std::thread::spawn(move || -> nix::Result<()> {
         // This thread's working directory only: the lower names are relative to it.
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)?;
@@ -145,9 +154,86 @@ pub fn mount(o: &Overlay) -> Result<(), RootfsError> {
     .join()
     .unwrap_or(Err(nix::Error::EIO));
     mounted.map_err(|source| RootfsError::Mount {
-        target: o.target.to_path_buf(),
+        target: target_buf,
         source,
     })
+}
+
+/// Where the idmapped layers of an overlay at `target` are attached for the mount(2)
+/// fallback (a kernel whose overlayfs takes no layer fds), beside the target.
+pub fn attached_lowers_dir(target: &Path) -> PathBuf {
+    target.with_file_name("idmapped-lowers")
+}
+
+/// Unmount and remove whatever the fallback left at [`attached_lowers_dir`] (a process
+/// killed between its mounts and their removal); none is fine.
+fn remove_attached_lowers(target: &Path) -> Result<(), RootfsError> {
+    let dir = attached_lowers_dir(target);
+    let entries = match fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(RootfsError::Io {
+                what: "reading",
+                path: dir,
+                source,
+            })
+        }
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        unmount(&p)?;
+        fs::remove_dir(&p).map_err(|source| RootfsError::Io {
+            what: "removing",
+            path: p.clone(),
+            source,
+        })?;
+    }
+    fs::remove_dir(&dir).map_err(|source| RootfsError::Io {
+        what: "removing",
+        path: dir,
+        source,
+    })
+}
+
+/// The fallback of kernels from 5.19 whose overlayfs takes no layer fds: each idmapped
+/// layer is attached at `<attached_lowers_dir>/<i>`, the overlay mounted with those as
+/// lower dirs (overlayfs keeps private clones of its layers' mounts), then the layer
+/// mounts are detached and their directories removed at once, on success as on failure.
+pub fn mount_attached_lowers(
+    o: &Overlay,
+    lowers: &[std::os::fd::OwnedFd],
+) -> Result<(), RootfsError> {
+    let dir = attached_lowers_dir(o.target);
+    mkdir(&dir, 0o700)?;
+    let mounted = (|| {
+        let mut names = Vec::with_capacity(lowers.len());
+        for (i, l) in lowers.iter().enumerate() {
+            let p = dir.join(i.to_string());
+            mkdir(&p, 0o700)?;
+            crate::sys::attach_mount(std::os::fd::AsFd::as_fd(l), &p).map_err(|source| {
+                RootfsError::MountApi {
+                    target: p.clone(),
+                    source,
+                }
+            })?;
+            names.push(i.to_string());
+        }
+        let opts = options(&Overlay {
+            base: &dir,
+            lowers: &names,
+            idmap: None,
+            ..o.clone()
+        })?;
+        mount_with_options(&dir, o.target, opts)
+    })();
+    let cleaned = remove_attached_lowers(o.target);
+    mounted?;
+    if let Err(e) = cleaned {
+        let _ = unmount(o.target);
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// The overlay of `o` with idmapped lowers (see the module's documentation).
@@ -169,15 +255,19 @@ fn mount_idmapped_overlay(o: &Overlay, idmap: Idmap) -> Result<(), RootfsError> 
                 .map_err(|source| RootfsError::Idmap { path, source })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    crate::sys::overlay_from_fds(&lowers, o.upper, o.work, o.volatile, o.target).map_err(
-        |(step, source)| match step {
-            crate::sys::OverlayStep::Lower => RootfsError::IdmapLowers(source),
-            crate::sys::OverlayStep::Other => RootfsError::MountApi {
-                target: o.target.to_path_buf(),
-                source,
-            },
-        },
-    )
+    match crate::sys::overlay_from_fds(&lowers, o.upper, o.work, o.volatile, o.target) {
+        Ok(()) => Ok(()),
+        // Before Linux 6.13 overlayfs takes no layer fds: attach them for a moment.
+        Err((crate::sys::OverlayStep::Lower, e)) if e.raw_os_error() == Some(libc::EINVAL) => {
+            tracing::debug!("overlayfs takes no layer fds ({e}): attaching the layers");
+            mount_attached_lowers(o, &lowers)
+        }
+        Err((crate::sys::OverlayStep::Lower, source)) => Err(RootfsError::IdmapLowers(source)),
+        Err((crate::sys::OverlayStep::Other, source)) => Err(RootfsError::MountApi {
+            target: o.target.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 /// `--rootfs DIR` with `--userns auto`: an idmapped mount of `source` (and its submounts)
@@ -230,6 +320,7 @@ pub fn unmount(target: &Path) -> Result<(), RootfsError> {
 /// stacked on another) is an error, never a tree removed through it.
 pub fn remove(target: &Path, upper: &Path, work: &Path) -> Result<(), RootfsError> {
     unmount(target)?;
+    remove_attached_lowers(target)?;
     match fs::remove_dir(target) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => {
             return Err(RootfsError::Io {
