@@ -231,7 +231,17 @@ pub fn all(scope: &Scope, rec: &Record) -> Result<(), TeardownError> {
     };
     let (range, record) = match &overlay {
         Ok(()) => {
-            let range = userns(scope.store, &rec.id);
+            let auto = rec.ocishim.userns_base.is_some()
+                || rec
+                    .ocishim
+                    .config
+                    .as_ref()
+                    .is_some_and(|c| c.userns == crate::config::UsernsMode::Auto);
+            let range = if auto {
+                userns(scope.store, &rec.id)
+            } else {
+                Ok(())
+            };
             let record = match &range {
                 Ok(()) => record(scope.store, rec),
                 Err(_) => Ok(()),
