@@ -37,6 +37,8 @@ pub enum Error {
     Image(#[from] ImageError),
     #[error(transparent)]
     Settings(#[from] crate::settings::SettingsError),
+    #[error(transparent)]
+    Userns(#[from] crate::security::userns::UsernsError),
     /// The rootfs given with --rootfs cannot be used.
     #[error("rootfs {}: {why}", path.display())]
     Rootfs { path: PathBuf, why: String },

@@ -105,6 +105,9 @@ pub struct HostConfig {
     pub pids_limit: Option<i64>,
     pub ulimits: Vec<UlimitRec>,
     pub runtime: String,
+    /// `--userns`: "" (the host's) or "auto".
+    #[serde(default)]
+    pub userns_mode: String,
 }
 
 impl HostConfig {
@@ -299,6 +302,10 @@ pub struct Ext {
     /// The monitor ran `runtime delete` after the exit.
     #[serde(default)]
     pub runtime_deleted: bool,
+    /// `--userns auto`: the first host id of the container's range (container id 0),
+    /// uids and gids alike; the range is held until rm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_base: Option<u32>,
     /// The full validated config, to recreate the container on `start`.
     pub config: Option<ContainerConfig>,
 }
@@ -411,6 +418,7 @@ impl Record {
                     })
                     .collect(),
                 runtime: String::new(),
+                userns_mode: cfg.userns.as_str().to_string(),
                 ..Default::default()
             },
             state: State::default(),

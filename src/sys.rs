@@ -228,6 +228,165 @@ pub fn go_arch() -> &'static str {
     }
 }
 
+/// A user namespace whose uid and gid maps are `uid_map` and `gid_map` (`/proc/PID/uid_map`
+/// lines), held by an fd: no process stays in it. A forked child unshares CLONE_NEWUSER
+/// and waits; this process writes the child's maps, opens `/proc/CHILD/ns/user`, then
+/// lets the child exit and reaps it. The child makes only raw system calls (the process
+/// may have threads).
+pub fn new_userns(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    let (ready_r, ready_w) = pipe()?;
+    let (release_r, release_w) = pipe()?;
+    // SAFETY: the child runs only async-signal-safe system calls (close, unshare, write,
+    // read, _exit) on fds it inherited, and never returns into Rust code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: raw calls on inherited fds; the child ends with _exit.
+        unsafe {
+            libc::close(release_w.as_raw_fd());
+            libc::close(ready_r.as_raw_fd());
+            let status: u8 = if libc::unshare(libc::CLONE_NEWUSER) == 0 {
+                0
+            } else {
+                1
+            };
+            libc::write(ready_w.as_raw_fd(), (&status as *const u8).cast(), 1);
+            libc::close(ready_w.as_raw_fd());
+            let mut b = 0u8;
+            while libc::read(release_r.as_raw_fd(), (&mut b as *mut u8).cast(), 1) < 0 {}
+            libc::_exit(0);
+        }
+    }
+    drop((ready_w, release_r));
+    let opened = (|| {
+        let mut status = [0u8; 1];
+        let n = loop {
+            match nix::unistd::read(ready_r.as_raw_fd(), &mut status) {
+                Err(Errno::EINTR) => continue,
+                r => break r?,
+            }
+        };
+        if n != 1 || status[0] != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "unshare(CLONE_NEWUSER) failed: this kernel or sandbox does not allow user namespaces",
+            ));
+        }
+        std::fs::write(format!("/proc/{pid}/uid_map"), uid_map)?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), gid_map)?;
+        let f = std::fs::File::open(format!("/proc/{pid}/ns/user"))?;
+        Ok(OwnedFd::from(f))
+    })();
+    drop(release_w);
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+    reap(pid);
+    opened
+}
+
+/// `struct mount_attr` of `mount_setattr(2)`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// A detached copy of the mount tree at `path` (its submounts too) whose ids are mapped
+/// through the user namespace `userns` (`open_tree(OPEN_TREE_CLONE | AT_RECURSIVE)`, then
+/// `mount_setattr(MOUNT_ATTR_IDMAP)`). It disappears with its fd unless attached
+/// ([`attach_mount`]) or used as an overlay layer. EINVAL/EPERM/ENOSYS from the second
+/// call mean the filesystem or the kernel cannot idmap.
+pub fn idmapped_tree(path: &std::path::Path, userns: BorrowedFd) -> io::Result<OwnedFd> {
+    use rustix::mount::{open_tree, OpenTreeFlags};
+    use std::os::fd::AsRawFd;
+    let tree = open_tree(
+        rustix::fs::CWD,
+        path,
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_RECURSIVE,
+    )?;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    // SAFETY: the kernel reads `size_of::<MountAttr>()` bytes at `&attr`, which lives for
+    // the call, and the empty path string is a static NUL-terminated C string.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(tree)
+}
+
+/// Attach the detached mount `tree` at `target` (`move_mount(2)`).
+pub fn attach_mount(tree: BorrowedFd, target: &std::path::Path) -> io::Result<()> {
+    use rustix::mount::{move_mount, MoveMountFlags};
+    Ok(move_mount(
+        tree,
+        "",
+        rustix::fs::CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )?)
+}
+
+/// Where the kernel refused an overlay made with [`overlay_from_fds`].
+#[derive(Debug)]
+pub enum OverlayStep {
+    /// `fsconfig("lowerdir+", fd)`: a kernel before 6.13 takes no layer fds.
+    Lower,
+    /// Any other step (upper, work, create, mount, attach).
+    Other,
+}
+
+/// Mount an overlay at `target` whose lower layers are the (detached) mount trees
+/// `lowers`, topmost first, with the new mount API (`fsopen`, `fsconfig("lowerdir+",
+/// fd)` from Linux 6.13, `fsmount`, `move_mount`). Nothing stays behind on failure.
+pub fn overlay_from_fds(
+    lowers: &[OwnedFd],
+    upper: &std::path::Path,
+    work: &std::path::Path,
+    volatile: bool,
+    target: &std::path::Path,
+) -> Result<(), (OverlayStep, io::Error)> {
+    use rustix::mount::{
+        fsconfig_create, fsconfig_set_fd, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen,
+        FsMountFlags, FsOpenFlags, MountAttrFlags,
+    };
+    let other = |e: rustix::io::Errno| (OverlayStep::Other, io::Error::from(e));
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(other)?;
+    for l in lowers {
+        fsconfig_set_fd(&fs, "lowerdir+", l).map_err(|e| (OverlayStep::Lower, e.into()))?;
+    }
+    fsconfig_set_string(&fs, "upperdir", upper).map_err(other)?;
+    fsconfig_set_string(&fs, "workdir", work).map_err(other)?;
+    if volatile {
+        fsconfig_set_flag(&fs, "volatile").map_err(other)?;
+    }
+    fsconfig_create(&fs).map_err(other)?;
+    let mnt =
+        fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty()).map_err(other)?;
+    attach_mount(mnt.as_fd(), target).map_err(|e| (OverlayStep::Other, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,8 @@ pub enum TeardownError {
     MonitorAlive(i32),
     #[error(transparent)]
     Rootfs(#[from] crate::image::rootfs::RootfsError),
+    #[error(transparent)]
+    Userns(#[from] crate::security::userns::UsernsError),
 }
 
 /// Where a container made from an image has its overlay, in its directory.
@@ -79,6 +81,21 @@ pub fn rootfs(store: &Store, id: &str) -> Result<(), TeardownError> {
     let d = overlay_dirs(store, id);
     crate::image::rootfs::remove(&d.target, &d.upper, &d.work)?;
     Ok(())
+}
+
+/// Give back the container's id range (`--userns auto`; none held is fine).
+pub fn userns(store: &Store, id: &str) -> Result<(), TeardownError> {
+    crate::security::userns::Ranges::new(store.root()).release(id)?;
+    Ok(())
+}
+
+/// Whether the container has a mount of its own at its directory's `rootfs`: an image's
+/// overlay, or the idmapped mount of a `--rootfs` directory with `--userns auto`.
+pub fn has_own_rootfs(rec: &Record) -> bool {
+    rec.ocishim
+        .config
+        .as_ref()
+        .is_some_and(|c| c.from_image || c.userns == crate::config::UsernsMode::Auto)
 }
 
 /// Kill the container's processes and delete the runtime's state (gone already is fine).
@@ -199,24 +216,41 @@ pub fn record(store: &Store, rec: &Record) -> Result<(), TeardownError> {
 }
 
 /// Everything of a container whose processes are gone: cgroup, network, its image's
-/// overlay, then the record with its directory. Every part is tried (but the record stays
-/// while its overlay could not be unmounted: removing the directory would reach into the
-/// mount); each failure is logged and the first one returned.
+/// overlay (or idmapped rootfs), its id range, then the record with its directory. Every
+/// part is tried (but the record and the id range stay while the rootfs could not be
+/// unmounted: removing the directory would reach into the mount, and the mount still maps
+/// the range); each failure is logged and the first one returned.
 pub fn all(scope: &Scope, rec: &Record) -> Result<(), TeardownError> {
     // In this order: the record goes last, so whoever sees it gone sees nothing else left.
     let cgroup = cgroup(scope.store, scope.cgroups, &rec.ocishim.cgroups_path);
     let network = network(scope.networks, rec);
-    let from_image = rec.ocishim.config.as_ref().is_some_and(|c| c.from_image);
-    let overlay = if from_image {
+    let overlay = if has_own_rootfs(rec) {
         rootfs(scope.store, &rec.id)
     } else {
         Ok(())
     };
-    let record = match &overlay {
-        Ok(()) => record(scope.store, rec),
-        Err(_) => Ok(()),
+    let (range, record) = match &overlay {
+        Ok(()) => {
+            let auto = rec.ocishim.userns_base.is_some()
+                || rec
+                    .ocishim
+                    .config
+                    .as_ref()
+                    .is_some_and(|c| c.userns == crate::config::UsernsMode::Auto);
+            let range = if auto {
+                userns(scope.store, &rec.id)
+            } else {
+                Ok(())
+            };
+            let record = match &range {
+                Ok(()) => record(scope.store, rec),
+                Err(_) => Ok(()),
+            };
+            (range, record)
+        }
+        Err(_) => (Ok(()), Ok(())),
     };
-    let results = [cgroup, network, overlay, record];
+    let results = [cgroup, network, overlay, range, record];
     let mut first = None;
     for e in results.into_iter().filter_map(Result::err) {
         tracing::warn!(id = %rec.id, "teardown: {e}");

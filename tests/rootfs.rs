@@ -50,6 +50,7 @@ fn a_hundred_and_twenty_layers_merge_topmost_first_and_leave_nothing() {
         work: &work,
         target: &target,
         volatile: true,
+        idmap: None,
     };
     rootfs::mount(&o).unwrap();
     assert!(rootfs::is_mounted(&target));
@@ -105,6 +106,7 @@ fn whiteouts_and_opaque_dirs_hide_lower_entries() {
         work: &work,
         target: &target,
         volatile: false,
+        idmap: None,
     };
     rootfs::mount(&o).unwrap();
     assert!(!target.join("etc/layer-0").exists());
@@ -135,6 +137,7 @@ fn a_missing_lower_fails_and_mounts_nothing() {
         work: &work,
         target: &target,
         volatile: true,
+        idmap: None,
     };
     let err = rootfs::mount(&o).unwrap_err();
     assert!(err.to_string().contains("overlay mount on"), "{err}");

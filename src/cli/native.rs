@@ -448,6 +448,10 @@ pub struct RunArgs {
     pub read_only: bool,
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
+    /// host (default) | auto: a user namespace of the container's own, with 65536 ids
+    /// allocated from the subordinate ids of user ocishim
+    #[arg(long)]
+    pub userns: Option<String>,
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
     #[arg(long)]
@@ -502,6 +506,7 @@ impl RunArgs {
             privileged: a.privileged,
             read_only: a.read_only,
             security_opt: a.security_opt,
+            userns: a.userns,
             volume: a.volume,
             tmpfs: a.tmpfs,
             device: a.device,

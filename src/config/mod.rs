@@ -88,6 +88,25 @@ impl NetworkMode {
     }
 }
 
+/// `--userns`: the host's user namespace (the default), or one of the container's own
+/// with a range of ids allocated for it (`auto`, podman's spelling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum UsernsMode {
+    #[default]
+    Host,
+    Auto,
+}
+
+impl UsernsMode {
+    /// docker's HostConfig.UsernsMode spelling ("" is the default, the host's).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsernsMode::Host => "",
+            UsernsMode::Auto => "auto",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogDriver {
     JsonFile,
@@ -222,6 +241,9 @@ pub struct ContainerConfig {
     /// `--security-opt seccomp=unconfined`.
     #[serde(default)]
     pub seccomp_unconfined: bool,
+    /// `--userns`.
+    #[serde(default)]
+    pub userns: UsernsMode,
     /// As given on the command line (HostConfig.Binds).
     pub binds_raw: Vec<String>,
     pub binds: Vec<Bind>,
@@ -276,6 +298,7 @@ pub struct RawOptions {
     pub privileged: bool,
     pub read_only: bool,
     pub security_opt: Vec<String>,
+    pub userns: Option<String>,
     pub volume: Vec<String>,
     pub tmpfs: Vec<String>,
     pub device: Vec<String>,

@@ -7,7 +7,7 @@ use super::mounts::{parse_device, parse_tmpfs, parse_volume};
 use super::parse::{is_ip, merge_env, parse_env_line, parse_int, parse_ulimit, validate_name};
 use super::{
     invalid, ConfigError, ContainerConfig, HostFacts, LogDriver, NetworkMode, PullPolicy,
-    RawOptions, DEFAULT_CGROUP_PARENT, DEFAULT_PATH,
+    RawOptions, UsernsMode, DEFAULT_CGROUP_PARENT, DEFAULT_PATH,
 };
 
 impl RawOptions {
@@ -274,6 +274,26 @@ impl RawOptions {
             ));
         }
 
+        let userns = match self.userns.as_deref() {
+            None | Some("host") | Some("") => UsernsMode::Host,
+            Some("auto") => UsernsMode::Auto,
+            Some(other) => return Err(invalid("--userns", other, "want host or auto")),
+        };
+        if userns == UsernsMode::Auto {
+            // docker's refusals with user namespaces on.
+            if self.privileged {
+                return Err(ConfigError::Invalid(
+                    "privileged mode is incompatible with user namespaces. You must run the container in the host namespace when running privileged mode".into(),
+                ));
+            }
+            if network == NetworkMode::Host {
+                return Err(ConfigError::Invalid(
+                    "cannot share the host's network namespace when user namespaces are enabled"
+                        .into(),
+                ));
+            }
+        }
+
         let log_driver = match self.log_driver.as_deref().unwrap_or("json-file") {
             "json-file" => LogDriver::JsonFile,
             "none" => LogDriver::None,
@@ -328,6 +348,7 @@ impl RawOptions {
             no_new_privileges,
             seccomp_profile,
             seccomp_unconfined,
+            userns,
             binds_raw: self.volume,
             binds,
             tmpfs,
@@ -444,5 +465,33 @@ mod tests {
             raw(&[]).into_config(&host()).unwrap_err().to_string(),
             "No command specified"
         );
+    }
+
+    #[test]
+    fn userns_modes() {
+        let with = |mode: Option<&str>, f: &dyn Fn(&mut RawOptions)| {
+            let mut r = raw(&["sh"]);
+            r.userns = mode.map(Into::into);
+            f(&mut r);
+            r.into_config(&host())
+        };
+        assert_eq!(with(None, &|_| {}).unwrap().userns, UsernsMode::Host);
+        assert_eq!(
+            with(Some("host"), &|_| {}).unwrap().userns,
+            UsernsMode::Host
+        );
+        assert_eq!(
+            with(Some("auto"), &|_| {}).unwrap().userns,
+            UsernsMode::Auto
+        );
+        assert!(with(Some("keep-id"), &|_| {})
+            .unwrap_err()
+            .to_string()
+            .contains("--userns"));
+        // docker's refusals: privileged, the host's network namespace.
+        assert!(with(Some("auto"), &|r| r.privileged = true).is_err());
+        assert!(with(Some("host"), &|r| r.privileged = true).is_ok());
+        assert!(with(Some("auto"), &|r| r.network = Some("host".into())).is_err());
+        assert!(with(Some("auto"), &|r| r.network = Some("none".into())).is_ok());
     }
 }

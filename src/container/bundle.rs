@@ -40,6 +40,7 @@ pub fn build_spec(
             .then(|| PathBuf::from(sandbox)),
         bounding: crate::config::bounding_caps(),
         seccomp_host: crate::security::seccomp::Host::detect(),
+        userns_base: rec.ocishim.userns_base,
     })?)
 }
 

@@ -7,8 +7,10 @@
 //! |-----------|--------------------------------------------------------|---------------------------------------------|
 //! | `name`    | the name reservation                                   | release it (unless a kept record owns it)   |
 //! | `cgroup`  | the cgroup in every hierarchy, limits written, read back | remove it (and a parent ocishim made)     |
+//! | `userns`  | `--userns auto`: the container's id range              | release it                                  |
 //! | `network` | address, netns, veth (bridge networks)                 | detach: veth, netns, address                |
 //! | `record`  | the container directory and `config.v2.json`           | kept with the error; removed with `--rm`    |
+//! | `rootfs`  | an image's overlay; `--userns auto`: idmapped rootfs    | unmount, remove its directories             |
 //! | `bundle`  | hostname, hosts, resolv.conf, bundle/config.json       | remove them                                 |
 //! | `monitor` | the monitor and the runtime's create                   | kill, runtime delete, wait for the monitor  |
 //!
@@ -25,15 +27,16 @@ use super::prepare::{cgroups_path, prepare, Prepared};
 use super::rollback::Rollback;
 use super::{now, refresh, Context};
 use crate::cgroup::{self, ContainerCgroup};
-use crate::config::{ContainerConfig, LogDriver, NetworkMode};
+use crate::config::{ContainerConfig, LogDriver, NetworkMode, UsernsMode};
 use crate::error::{io_err, Error};
 use crate::exit_code;
-use crate::image::rootfs::{self, Overlay};
+use crate::image::rootfs::{self, Idmap, Overlay};
 use crate::image::ImageError;
 use crate::monitor::{self, protocol};
 use crate::network::NetworkDef;
 use crate::record::{EndpointSettings, Record};
 use crate::runtime::{last_error, Runtime};
+use crate::security::userns;
 use crate::store;
 use crate::teardown;
 
@@ -44,6 +47,7 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
 pub mod step {
     pub const NAME: &str = "name";
     pub const CGROUP: &str = "cgroup";
+    pub const USERNS: &str = "userns";
     pub const NETWORK: &str = "network";
     pub const RECORD: &str = "record";
     pub const ROOTFS: &str = "rootfs";
@@ -139,6 +143,10 @@ pub(super) fn create_monitored(
     let image = image_for(ctx, &mut cfg, &id)?;
     let layers = image.as_ref().map(|i| i.layers.as_slice()).unwrap_or(&[]);
     let prep = prepare(&cfg, layers)?;
+    if idmapped_dir(&cfg).is_some() {
+        // The runtime's root is the idmapped mount of the directory, made at create.
+        cfg.rootfs = teardown::overlay_dirs(&ctx.store, &id).target;
+    }
     let net = plan_network(ctx, &cfg)?;
     ctx.store.init()?;
     let mut rb = Rollback::new();
@@ -201,27 +209,70 @@ fn steps<'a>(
     let name = reserve_name(ctx, p.cfg, p.id, rb)?;
     make_cgroup(ctx, p.cfg, p.id, rb)?;
     let mut rec = new_record(ctx, p.id, &name, p.cfg, p.runtime);
+    rec.ocishim.userns_base = allocate_userns(ctx, p.cfg, p.id, None, rb)?;
     attach_network(ctx, net, &mut rec, rb)?;
     write_record(ctx, &rec, rb)?;
     let rec = out.insert(rec);
+    let base = rec.ocishim.userns_base;
     if let Some(image) = p.image {
-        mount_rootfs(ctx, &rec.id, &image.lowers, rb)?;
+        mount_rootfs(ctx, &rec.id, &image.lowers, base, rb)?;
+    } else if let (Some(dir), Some(base)) = (idmapped_dir(p.cfg), base) {
+        mount_idmapped_dir(ctx, &rec.id, &dir, base, rb)?;
     }
     write_bundle(ctx, rec, p.cfg, p.prep, rb)?;
     start_monitor(ctx, rec, p.cfg, p.opts, rb)
 }
 
-/// Step `rootfs`: the container's overlay of its image's layers (registered first: a
-/// mount that fails half-way may leave its directories).
+/// The `--rootfs` directory of a container whose root is an idmapped mount of it
+/// (`--userns auto`); None otherwise. (`ContainerConfig::image` keeps the directory:
+/// `rootfs` becomes the mount.)
+pub(super) fn idmapped_dir(cfg: &ContainerConfig) -> Option<std::path::PathBuf> {
+    (cfg.userns == UsernsMode::Auto && !cfg.from_image)
+        .then(|| std::path::PathBuf::from(&cfg.image))
+}
+
+/// Step `userns`: with `--userns auto`, the container's id range (the one it holds
+/// already, else `want` if free, else the lowest free one). Only a range allocated here
+/// is released by the undo. Returns its base.
+pub(super) fn allocate_userns<'a>(
+    ctx: &'a Context,
+    cfg: &ContainerConfig,
+    id: &str,
+    want: Option<u32>,
+    rb: &mut Rollback<'a>,
+) -> Result<Option<u32>, Error> {
+    if cfg.userns != UsernsMode::Auto {
+        return Ok(None);
+    }
+    let ranges = userns::Ranges::new(ctx.store.root());
+    let holder = userns::Holder::this_process(id);
+    let (base, new) = ranges.allocate(holder, want, |o| ctx.store.record_path(o).exists())?;
+    if new {
+        let id = id.to_string();
+        rb.push(step::USERNS, move || teardown::userns(&ctx.store, &id));
+    }
+    tracing::debug!(%id, base, new, "id range");
+    Ok(Some(base))
+}
+
+/// Step `rootfs`: the container's overlay of its image's layers, their ids mapped to
+/// the range at `base` with `--userns auto` (registered first: a mount that fails
+/// half-way may leave its directories).
 pub(super) fn mount_rootfs<'a>(
     ctx: &'a Context,
     id: &str,
     lowers: &[String],
+    base: Option<u32>,
     rb: &mut Rollback<'a>,
 ) -> Result<(), Error> {
     let dirs = teardown::overlay_dirs(&ctx.store, id);
     let undo_id = id.to_string();
     rb.push(step::ROOTFS, move || teardown::rootfs(&ctx.store, &undo_id));
+    let ns = base.map(userns::userns_fd).transpose()?;
+    let idmap = ns.as_ref().zip(base).map(|(ns, base)| Idmap {
+        userns: std::os::fd::AsFd::as_fd(ns),
+        base,
+    });
     rootfs::mount(&Overlay {
         base: ctx.images.root(),
         lowers,
@@ -229,9 +280,32 @@ pub(super) fn mount_rootfs<'a>(
         work: &dirs.work,
         target: &dirs.target,
         volatile: false,
+        idmap,
     })
     .map_err(ImageError::from)?;
     tracing::debug!(%id, layers = lowers.len(), "rootfs mounted");
+    Ok(())
+}
+
+/// Step `rootfs` of a `--rootfs` directory with `--userns auto`: its idmapped mount at
+/// the container directory's `rootfs`.
+pub(super) fn mount_idmapped_dir<'a>(
+    ctx: &'a Context,
+    id: &str,
+    dir: &std::path::Path,
+    base: u32,
+    rb: &mut Rollback<'a>,
+) -> Result<(), Error> {
+    let target = teardown::overlay_dirs(&ctx.store, id).target;
+    let undo_id = id.to_string();
+    rb.push(step::ROOTFS, move || teardown::rootfs(&ctx.store, &undo_id));
+    let ns = userns::userns_fd(base)?;
+    let idmap = Idmap {
+        userns: std::os::fd::AsFd::as_fd(&ns),
+        base,
+    };
+    rootfs::mount_idmapped(dir, &target, idmap).map_err(ImageError::from)?;
+    tracing::debug!(%id, "idmapped rootfs mounted");
     Ok(())
 }
 
@@ -365,6 +439,9 @@ fn attach_network<'a>(
             rb.push(step::NETWORK, move || {
                 teardown::network(&ctx.networks, &attached)
             });
+            if rec.ocishim.userns_base.is_some() {
+                crate::network::set_sysctls(&a.netns)?;
+            }
         }
         NetPlan::Nothing => {}
     }

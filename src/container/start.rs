@@ -47,8 +47,16 @@ pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
     } else {
         None
     };
-    let prep = prepare(&cfg, remount.as_ref().map_or(&[], |i| i.layers.as_slice()))?;
+    // A --rootfs directory's idmapped mount (--userns auto) is made again likewise; the
+    // user is read from the directory itself.
+    let dir = create::idmapped_dir(&cfg).filter(|_| !rootfs::is_mounted(&cfg.rootfs));
+    let mut read = cfg.clone();
+    if let Some(d) = create::idmapped_dir(&cfg) {
+        read.rootfs = d;
+    }
+    let prep = prepare(&read, remount.as_ref().map_or(&[], |i| i.layers.as_slice()))?;
     let mut rb = existing(ctx, &rec, false);
+    let mut rec = rec;
     let recreated = (|| {
         match fs::remove_file(ctx.store.runtime_log_path(&id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -57,8 +65,17 @@ pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
             _ => {}
         }
         create::make_cgroup(ctx, &cfg, &id, &mut rb)?;
+        // The range it holds (until rm), or after a failed create (whose undo gave it
+        // back) or a reboot, a new one, preferably the same.
+        let base = create::allocate_userns(ctx, &cfg, &id, rec.ocishim.userns_base, &mut rb)?;
+        if base != rec.ocishim.userns_base {
+            rec.ocishim.userns_base = base;
+            ctx.store.update(&id, |r| r.ocishim.userns_base = base)?;
+        }
         if let Some(image) = &remount {
-            create::mount_rootfs(ctx, &id, &image.lowers, &mut rb)?;
+            create::mount_rootfs(ctx, &id, &image.lowers, base, &mut rb)?;
+        } else if let (Some(d), Some(base)) = (&dir, base) {
+            create::mount_idmapped_dir(ctx, &id, d, base, &mut rb)?;
         }
         create::write_bundle(ctx, &rec, &cfg, &prep, &mut rb)?;
         let m = create::start_monitor(ctx, &rec, &cfg, CreateOpts::default(), &mut rb)?;

@@ -61,6 +61,23 @@ pub struct NetworkDef {
     pub nat: bool,
 }
 
+/// Docker's sysctls of a container's network namespace (unprivileged ports from 0, ping
+/// for every group), written by ocishim into the namespace at `netns`: for a container
+/// with a user namespace of its own, whose runtime cannot write them into a namespace
+/// made in the host's user namespace.
+pub fn set_sysctls(netns: &Path) -> Result<(), NetworkError> {
+    netns::run_in(netns, || -> std::io::Result<()> {
+        // /proc/sys/net is the namespace of the thread that opens it: this one.
+        std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")?;
+        std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647")
+    })?
+    .map_err(|source| NetworkError::Io {
+        what: "setting the sysctls of",
+        path: netns.display().to_string(),
+        source,
+    })
+}
+
 /// Where networks and their state live.
 #[derive(Debug, Clone)]
 pub struct Networks {

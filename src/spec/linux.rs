@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
-    Linux, LinuxBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
+    Linux, LinuxBuilder, LinuxIdMapping, LinuxIdMappingBuilder, LinuxNamespace,
+    LinuxNamespaceBuilder, LinuxNamespaceType,
 };
 
 use super::resources::resources;
@@ -36,14 +37,15 @@ pub(super) fn linux(inp: &SpecInput) -> Result<Linux, SpecError> {
     let cfg = inp.cfg;
     let (resources, devices) = resources(inp)?;
     let namespaces = namespaces(inp)?;
-    let sysctl = sysctls(&cfg.network);
+    let sysctl = sysctls(&cfg.network, inp.userns_base.is_some());
     let mut linux = LinuxBuilder::default()
         .resources(resources)
         .cgroups_path(PathBuf::from(&inp.cgroups_path))
         .namespaces(namespaces)
         .build()?;
-    linux.set_uid_mappings(None);
-    linux.set_gid_mappings(None);
+    let maps = inp.userns_base.map(id_mappings).transpose()?;
+    linux.set_uid_mappings(maps.clone());
+    linux.set_gid_mappings(maps);
     linux.set_net_devices(None);
     linux.set_sysctl((!sysctl.is_empty()).then_some(sysctl));
     linux.set_devices((!devices.is_empty()).then_some(devices));
@@ -64,15 +66,28 @@ pub(super) fn linux(inp: &SpecInput) -> Result<Linux, SpecError> {
     Ok(linux)
 }
 
-/// New pid, ipc, uts and mount namespaces; a network namespace unless --network host
+/// `--userns auto`'s mapping: container ids 0..65535 → host ids `base`...
+fn id_mappings(base: u32) -> Result<Vec<LinuxIdMapping>, SpecError> {
+    Ok(vec![LinuxIdMappingBuilder::default()
+        .container_id(0u32)
+        .host_id(base)
+        .size(crate::security::userns::RANGE)
+        .build()?])
+}
+
+/// A new user namespace with `--userns auto`; new pid, ipc, uts and mount namespaces; a network namespace unless --network host
 /// (joined when `inp.netns` names one); a cgroup namespace when the kernel has them.
 fn namespaces(inp: &SpecInput) -> Result<Vec<LinuxNamespace>, SpecError> {
-    let mut ns_types = vec![
+    let mut ns_types = Vec::new();
+    if inp.userns_base.is_some() {
+        ns_types.push(LinuxNamespaceType::User);
+    }
+    ns_types.extend([
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Ipc,
         LinuxNamespaceType::Uts,
         LinuxNamespaceType::Mount,
-    ];
+    ]);
     if inp.cfg.network != NetworkMode::Host {
         ns_types.push(LinuxNamespaceType::Network);
     }
@@ -93,9 +108,24 @@ fn namespaces(inp: &SpecInput) -> Result<Vec<LinuxNamespace>, SpecError> {
 
 /// Docker's sysctls for a container with its own network namespace: unprivileged ports
 /// from 0 and ping for every group. (Not for container:ID, whose namespace is another's.)
-fn sysctls(network: &NetworkMode) -> HashMap<String, String> {
+/// With a user namespace of its own, the runtime writes them from inside it: into the
+/// namespace it makes for `--network none` (which that user namespace owns; every group
+/// is then the container's 65536), not into a bridge network's, which ocishim made in the
+/// host's user namespace and sets them in itself ([`crate::network::set_sysctls`]).
+fn sysctls(network: &NetworkMode, userns: bool) -> HashMap<String, String> {
     let mut sysctl = HashMap::new();
-    if matches!(network, NetworkMode::None | NetworkMode::Bridge(_)) {
+    if userns && matches!(network, NetworkMode::None) {
+        sysctl.insert(
+            "net.ipv4.ip_unprivileged_port_start".to_string(),
+            "0".to_string(),
+        );
+        sysctl.insert(
+            "net.ipv4.ping_group_range".to_string(),
+            format!("0 {}", crate::security::userns::RANGE - 1),
+        );
+        return sysctl;
+    }
+    if matches!(network, NetworkMode::None | NetworkMode::Bridge(_)) && !userns {
         sysctl.insert(
             "net.ipv4.ip_unprivileged_port_start".to_string(),
             "0".to_string(),

@@ -101,6 +101,9 @@ pub struct SpecInput<'a> {
     pub bounding: Vec<String>,
     /// What seccomp profiles are evaluated against (architecture, kernel).
     pub seccomp_host: crate::security::seccomp::Host,
+    /// `--userns auto`: the host id that container id 0 maps to (uids and gids alike);
+    /// None: the host's user namespace.
+    pub userns_base: Option<u32>,
 }
 
 /// Generate the runtime spec: the process (`process`), the mounts (`mounts`) and the

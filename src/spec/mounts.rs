@@ -9,7 +9,11 @@ use crate::config::ContainerConfig;
 /// All mounts, in the order the runtime mounts them.
 pub(super) fn mounts(inp: &SpecInput) -> Result<Vec<Mount>, SpecError> {
     let cfg = inp.cfg;
-    let mut mounts = default_mounts(cfg.privileged)?;
+    // sysfs can be mounted only by the owner of the network namespace: a container with a
+    // user namespace of its own that joins a namespace made outside it (a bridge
+    // network's, another container's) gets the host's /sys bound instead, as docker does.
+    let sys_bind = inp.userns_base.is_some() && inp.netns.is_some();
+    let mut mounts = default_mounts(cfg.privileged, sys_bind)?;
     if let Some(etc) = &inp.etc {
         mounts.extend(etc_mounts(etc)?);
     }
@@ -24,8 +28,24 @@ pub(super) fn mounts(inp: &SpecInput) -> Result<Vec<Mount>, SpecError> {
 }
 
 /// Docker's default mounts; /sys and /sys/fs/cgroup are read-only unless --privileged.
-fn default_mounts(privileged: bool) -> Result<Vec<Mount>, SpecError> {
+/// `sys_bind`: /sys is a recursive bind of the host's rather than a sysfs of its own.
+fn default_mounts(privileged: bool, sys_bind: bool) -> Result<Vec<Mount>, SpecError> {
     let sys_ro = if privileged { "rw" } else { "ro" };
+    let sys = if sys_bind {
+        mount(
+            "/sys",
+            "bind",
+            "/sys",
+            &["rbind", "rprivate", "nosuid", "noexec", "nodev", sys_ro],
+        )?
+    } else {
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", sys_ro],
+        )?
+    };
     Ok(vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount(
@@ -47,12 +67,7 @@ fn default_mounts(privileged: bool) -> Result<Vec<Mount>, SpecError> {
                 "gid=5",
             ],
         )?,
-        mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &["nosuid", "noexec", "nodev", sys_ro],
-        )?,
+        sys,
         mount(
             "/sys/fs/cgroup",
             "cgroup",

@@ -48,6 +48,7 @@ fn gen_with(c: &ContainerConfig, f: impl FnOnce(&mut SpecInput)) -> serde_json::
             seccomp_arch: oci_spec::runtime::Arch::ScmpArchX86_64,
             kernel: (6, 1),
         },
+        userns_base: None,
     };
     f(&mut inp);
     let mut v = serde_json::to_value(generate(&inp).unwrap()).unwrap();
@@ -537,4 +538,22 @@ fn linux_by_network() {
         assert_eq!(v["linux"].get("sysctl"), want_sysctl, "{network:?}");
         assert_eq!(v["linux"]["cgroupsPath"], "/ocishim/abc");
     }
+}
+
+#[test]
+fn userns_auto_maps_the_range() {
+    let c = cfg(|r| r.userns = Some("auto".into()));
+    let v = gen_with(&c, |inp| inp.userns_base = Some(165536));
+    let want = serde_json::json!([{"containerID": 0, "hostID": 165536, "size": 65536}]);
+    assert_eq!(v["linux"]["uidMappings"], want);
+    assert_eq!(v["linux"]["gidMappings"], want);
+    assert_eq!(v["linux"]["namespaces"][0]["type"], "user");
+    // Without a range: the host's user namespace, no mappings.
+    let v = gen(&c);
+    assert!(v["linux"].get("uidMappings").is_none());
+    assert!(!v["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["type"] == "user"));
 }

@@ -264,6 +264,8 @@ impl Env {
         );
         let ipam = std::fs::read_to_string(self.root.join("ipam/bridge.json")).unwrap_or_default();
         assert!(!ipam.contains(id), "address of {id} still allocated");
+        let ranges = std::fs::read_to_string(self.ranges_file()).unwrap_or_default();
+        assert!(!ranges.contains(id), "id range of {id} still allocated");
         assert!(
             processes_mentioning(id).is_empty(),
             "processes of {id} left behind: {:?}",
@@ -285,8 +287,33 @@ impl Env {
         processes_mentioning(&format!("__monitor\0--root\0{}\0", self.root.display()))
     }
 
-    /// Nothing at all in this env: no records, names, runtime states, monitors.
+    /// The `--userns auto` allocation table of this env.
+    pub fn ranges_file(&self) -> PathBuf {
+        self.root.join("userns/ranges.json")
+    }
+
+    /// Nothing at all in this env: no records, names, runtime states, monitors, cgroups,
+    /// mounts under the data root, `--userns auto` ranges.
     pub fn assert_empty(&self) {
+        self.assert_empty_but_ranges();
+        let ranges = std::fs::read_to_string(self.ranges_file()).unwrap_or_default();
+        assert!(
+            ranges.is_empty() || ranges == "{}",
+            "id ranges left: {ranges}"
+        );
+    }
+
+    /// [`Env::assert_empty`] but for the id ranges (a test that holds some itself).
+    pub fn assert_empty_but_ranges(&self) {
+        let data_root = self.data_root.display().to_string();
+        let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&data_root))
+            .map(String::from)
+            .collect();
+        assert!(mounts.is_empty(), "mounts left: {mounts:?}");
         let monitors = self.monitors();
         assert!(monitors.is_empty(), "monitors left: {monitors:?}");
         let ids: Vec<_> = std::fs::read_dir(self.data_root.join("containers"))
@@ -346,6 +373,17 @@ impl Drop for Env {
             }
         }
         let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// Whether this process runs in a chroot (its / is not init's), where the kernel refuses
+/// to make user namespaces (the qemu guest of scripts/vm-test).
+pub fn in_a_chroot() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let here = std::fs::metadata("/").unwrap();
+    match std::fs::metadata("/proc/1/root/") {
+        Ok(init) => (here.dev(), here.ino()) != (init.dev(), init.ino()),
+        Err(_) => false,
     }
 }
 
