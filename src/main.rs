@@ -75,6 +75,7 @@ fn main() {
         },
     };
     init_tracing(cli.log_level.as_deref());
+    ocishim::sys::failpoints_from_env();
     let code = match execute(cli) {
         Ok(code) => code,
         Err(Error::Reported) => 125,

@@ -306,8 +306,47 @@ pub struct Ext {
     /// uids and gids alike; the range is held until rm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userns_base: Option<u32>,
+    /// The process making the container's resources (create, or start of a stopped
+    /// container) while it does; None otherwise. A record whose creator is gone is an
+    /// abandoned create: `ps` shows it Dead, `rm -f` and `gc` reclaim all of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<Creator>,
+    /// The host's boot id when the container was last created or started: after a reboot
+    /// nothing of a running container survives (see `container::refresh`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub boot_id: String,
     /// The full validated config, to recreate the container on `start`.
     pub config: Option<ContainerConfig>,
+}
+
+/// A process, as a PID with its start time (a reused PID is another process).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Creator {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl Creator {
+    /// This process.
+    pub fn this_process() -> Creator {
+        let pid = std::process::id() as i32;
+        Creator {
+            pid,
+            start_time: crate::store::process_start_time(pid).unwrap_or(0),
+        }
+    }
+
+    pub fn alive(&self) -> bool {
+        crate::store::process_alive(self.pid, self.start_time)
+    }
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`), "" when unreadable.
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// The few fields of a record that `pause`, `resume` and `kill` need, read without the

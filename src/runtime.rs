@@ -40,7 +40,8 @@ impl RuntimeError {
                 let m = message.to_ascii_lowercase();
                 m.contains("does not exist")
                     || m.contains("container not found")
-                    || (m.contains("no such file or directory") && m.contains("status"))
+                    || (m.contains("no such file or directory")
+                        && (m.contains("status") || m.contains("cannot open directory")))
             }
             _ => false,
         }
@@ -90,6 +91,8 @@ pub enum Call<'a> {
         id: &'a str,
         force: bool,
     },
+    /// `list --format json`: every container under the root.
+    List,
 }
 
 impl Call<'_> {
@@ -103,6 +106,7 @@ impl Call<'_> {
             Call::Resume { .. } => "resume",
             Call::Kill { .. } => "kill",
             Call::Delete { .. } => "delete",
+            Call::List => "list",
         }
     }
 }
@@ -209,6 +213,7 @@ impl Runtime {
                 }
                 a.push(id.into());
             }
+            Call::List => a.extend(["--format".into(), "json".into()]),
         }
         a
     }
@@ -285,6 +290,21 @@ impl Runtime {
 
     pub fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
         self.run(&Call::Delete { id, force }).map(drop)
+    }
+
+    /// Every container the runtime has under its root (`gc` looks for ocishim's whose
+    /// record is gone); a root that does not exist has none.
+    pub fn list(&self) -> Result<Vec<State>, RuntimeError> {
+        if self.root.as_ref().is_some_and(|r| !r.exists()) {
+            return Ok(Vec::new());
+        }
+        let out = self.run(&Call::List)?;
+        let parsed: Option<Vec<State>> =
+            serde_json::from_slice(&out).map_err(|e| RuntimeError::BadState {
+                runtime: self.name.clone(),
+                why: e.to_string(),
+            })?;
+        Ok(parsed.unwrap_or_default())
     }
 
     /// Delete, treating "does not exist" as done.

@@ -190,25 +190,43 @@ impl Store {
         Lock::acquire(&p).map_err(io_err("locking", &p))
     }
 
-    /// Reserve a name for an ID (O_EXCL: safe without a global lock).
+    /// Reserve a name for an ID (O_EXCL: safe without a global lock). The file holds the
+    /// ID and the reserving process (PID and start time): a name whose record does not
+    /// exist and whose reserving process is gone was left by a killed create.
     pub fn reserve_name(&self, name: &str, id: &str) -> Result<(), StoreError> {
         let p = self.names_dir().join(name);
-        match OpenOptions::new().write(true).create_new(true).open(&p) {
-            Ok(mut f) => f.write_all(id.as_bytes()).map_err(io_err("writing", &p)),
+        let me = crate::record::Creator::this_process();
+        let content = format!("{id} {} {}", me.pid, me.start_time);
+        match create_whole(&self.names_dir(), name, content.as_bytes()) {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let owner = fs::read_to_string(&p).unwrap_or_default();
+                let (owner, _) = name_owner(&fs::read(&p).unwrap_or_default());
                 // A name whose owner record is gone (a crash mid-create) is free again.
-                if !owner.is_empty() && !self.record_path(owner.trim()).exists() {
+                if !owner.is_empty() && !self.record_path(&owner).exists() {
                     let _ = fs::remove_file(&p);
                     return self.reserve_name(name, id);
                 }
                 Err(StoreError::NameInUse {
                     name: name.to_string(),
-                    id: owner.trim().to_string(),
+                    id: owner,
                 })
             }
             Err(e) => Err(io_err("creating", &p)(e)),
         }
+    }
+
+    /// The creator recorded in the name file of container `id`, if any (`gc`: a directory
+    /// without a record whose creator is gone was left by a killed create).
+    fn creator_by_name(&self) -> std::collections::HashMap<String, crate::record::Creator> {
+        let Ok(rd) = fs::read_dir(self.names_dir()) else {
+            return Default::default();
+        };
+        rd.flatten()
+            .filter_map(|e| {
+                let (id, by) = name_owner(&read_small(&e.path()).ok()?);
+                Some((id, by?))
+            })
+            .collect()
     }
 
     /// Reserve the requested name, or generate one.
@@ -236,15 +254,13 @@ impl Store {
         Ok(n)
     }
 
-    /// Release a name if it still belongs to `id`.
-    pub fn release_name(&self, name: &str, id: &str) {
+    /// Release a name if it still belongs to `id`; whether it did.
+    pub fn release_name(&self, name: &str, id: &str) -> bool {
         let p = self.names_dir().join(name);
-        if fs::read_to_string(&p)
-            .map(|o| o.trim() == id)
+        fs::read(&p)
+            .map(|o| name_owner(&o).0 == id)
             .unwrap_or(false)
-        {
-            let _ = fs::remove_file(&p);
-        }
+            && fs::remove_file(&p).is_ok()
     }
 
     pub fn read(&self, id: &str) -> Result<Record, StoreError> {
@@ -335,10 +351,48 @@ impl Store {
             .filter_map(|e| e.ok())
             .filter(|e| e.file_name().to_str().is_some_and(keep))
             .filter_map(|e| read_small(&e.path()).ok())
-            .filter_map(|owner| String::from_utf8(owner).ok())
-            .map(|owner| owner.trim().to_string())
+            .map(|owner| name_owner(&owner).0)
             .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
             .collect())
+    }
+
+    /// Container directories without a record (a create writes its record right after
+    /// making the directory) whose creator, as its name file says, is gone; or with no
+    /// such word, untouched for `grace`.
+    pub fn dirs_without_record(&self, grace: std::time::Duration) -> Vec<String> {
+        let creators = self.creator_by_name();
+        self.ids()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| {
+                !self.record_path(id).exists()
+                    && match creators.get(id) {
+                        Some(c) => !c.alive(),
+                        None => older_than(&self.container_dir(id), grace),
+                    }
+            })
+            .collect()
+    }
+
+    /// Names (and the ID each names) whose record does not exist, reserved by a process
+    /// that is gone, or when that is not recorded, longer than `grace` ago (a create
+    /// reserves its name just before it writes its record).
+    pub fn names_without_record(&self, grace: std::time::Duration) -> Vec<(String, String)> {
+        let Ok(rd) = fs::read_dir(self.names_dir()) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let (owner, by) = name_owner(&read_small(&e.path()).ok()?);
+                let gone = match by {
+                    Some(c) => !c.alive(),
+                    None => older_than(&e.path(), grace),
+                };
+                let orphan = (owner.is_empty() || !self.record_path(&owner).exists()) && gone;
+                orphan.then_some((name, owner))
+            })
+            .collect()
     }
 
     /// IDs of every container directory.
@@ -365,10 +419,10 @@ impl Store {
         if q.len() == 64 && self.record_path(q).exists() {
             return Ok(q.to_string());
         }
-        if let Ok(owner) = fs::read_to_string(self.names_dir().join(q)) {
-            let owner = owner.trim();
-            if self.record_path(owner).exists() {
-                return Ok(owner.to_string());
+        if let Ok(bytes) = fs::read(self.names_dir().join(q)) {
+            let (owner, _) = name_owner(&bytes);
+            if self.record_path(&owner).exists() {
+                return Ok(owner);
             }
         }
         if !q.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -394,18 +448,100 @@ impl Store {
         Ok(out)
     }
 
-    /// Remove the container's directory, name and lock file.
+    /// Remove the container's name, directory and lock file. The directory is first
+    /// renamed out of the way, so its record disappears at once with everything in it:
+    /// nobody (`gc` least) sees a container directory half-removed.
     pub fn remove(&self, rec: &Record) -> Result<(), StoreError> {
+        self.release_name(rec.short_name(), &rec.id);
         let d = self.container_dir(&rec.id);
-        match fs::remove_dir_all(&d) {
+        let me = crate::record::Creator::this_process();
+        let trash = self
+            .containers_dir()
+            .join(format!("{REMOVING}{}.{}.{}", rec.id, me.pid, me.start_time));
+        match fs::rename(&d, &trash) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("removing", &d)(e)),
         }
-        self.release_name(rec.short_name(), &rec.id);
+        match fs::remove_dir_all(&trash) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("removing", &trash)(e)),
+        }
         let _ = fs::remove_file(self.lock_path(&rec.id));
         Ok(())
     }
+
+    /// Directories of removals that were killed half-way (their process is gone: `gc`).
+    pub fn removals_left(&self) -> Vec<PathBuf> {
+        let killed = |name: &str| {
+            let mut parts = name.strip_prefix(REMOVING)?.rsplitn(3, '.');
+            let start_time = parts.next()?.parse().ok()?;
+            let pid = parts.next()?.parse().ok()?;
+            Some(!crate::record::Creator { pid, start_time }.alive())
+        };
+        fs::read_dir(self.containers_dir())
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| killed(&e.file_name().to_string_lossy()).unwrap_or(false))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The prefix of a container directory being removed (see [`Store::remove`]).
+const REMOVING: &str = ".removing-";
+
+/// Create `dir/name` holding `content`, whole or not at all (an unnamed file linked in
+/// once written: a kill leaves no empty or partial file); `AlreadyExists` when the name
+/// is taken. Filesystems without O_TMPFILE get an exclusive create and a write.
+fn create_whole(dir: &Path, name: &str, content: &[u8]) -> io::Result<()> {
+    use rustix::fs::{AtFlags, Mode, OFlags};
+    let d = File::open(dir)?;
+    let tmp = rustix::fs::openat(
+        &d,
+        ".",
+        OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    );
+    let Ok(tmp) = tmp else {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(name))?;
+        return f.write_all(content);
+    };
+    let mut f = File::from(tmp);
+    f.write_all(content)?;
+    rustix::fs::linkat(&f, "", &d, name, AtFlags::EMPTY_PATH).map_err(io::Error::from)
+}
+
+/// A name file's ID and the process that reserved the name (files written before that
+/// was recorded hold the ID alone).
+fn name_owner(bytes: &[u8]) -> (String, Option<crate::record::Creator>) {
+    let text = String::from_utf8_lossy(bytes);
+    let mut words = text.split_whitespace();
+    let id = words.next().unwrap_or("").to_string();
+    let by = match (words.next().map(str::parse), words.next().map(str::parse)) {
+        (Some(Ok(pid)), Some(Ok(start_time))) => Some(crate::record::Creator { pid, start_time }),
+        _ => None,
+    };
+    (id, by)
+}
+
+/// Whether `path` was last modified at least `age` ago (false when it cannot be told).
+pub fn older_than(path: &Path, age: std::time::Duration) -> bool {
+    fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .map(|t| {
+            std::time::SystemTime::now()
+                .duration_since(t)
+                .unwrap_or_default()
+                >= age
+        })
+        .unwrap_or(false)
 }
 
 /// A small file's bytes in as few system calls as the kernel allows (open, read until

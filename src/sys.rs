@@ -15,6 +15,23 @@ use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
+/// A named failpoint of the crash-safety tests (cargo feature `failpoints`; without it
+/// this is nothing): `FAILPOINTS=NAME=return` makes the process die right here, by
+/// SIGKILL, with no cleanup of any kind, as a scheduler's kill -9 would.
+#[cfg_attr(not(feature = "failpoints"), allow(unused_variables))]
+pub fn failpoint(name: &str) {
+    fail::fail_point!(name, |_| {
+        let _ = nix::sys::signal::raise(Signal::SIGKILL);
+        std::process::abort()
+    });
+}
+
+/// Set up the failpoints named in `FAILPOINTS` (feature `failpoints` only).
+pub fn failpoints_from_env() {
+    #[cfg(feature = "failpoints")]
+    std::mem::forget(fail::FailScenario::setup());
+}
+
 /// `pidfd_open(2)`: a handle on a process that cannot be confused with a later one of
 /// the same PID. None when the process is already gone.
 pub fn pidfd_open(pid: i32) -> io::Result<Option<OwnedFd>> {

@@ -223,7 +223,9 @@ pub fn record(store: &Store, rec: &Record) -> Result<(), TeardownError> {
 pub fn all(scope: &Scope, rec: &Record) -> Result<(), TeardownError> {
     // In this order: the record goes last, so whoever sees it gone sees nothing else left.
     let cgroup = cgroup(scope.store, scope.cgroups, &rec.ocishim.cgroups_path);
+    crate::sys::failpoint("teardown::cgroup");
     let network = network(scope.networks, rec);
+    crate::sys::failpoint("teardown::network");
     let overlay = if has_own_rootfs(rec) {
         rootfs(scope.store, &rec.id)
     } else {
@@ -242,6 +244,7 @@ pub fn all(scope: &Scope, rec: &Record) -> Result<(), TeardownError> {
             } else {
                 Ok(())
             };
+            crate::sys::failpoint("teardown::rootfs_and_range");
             let record = match &range {
                 Ok(()) => record(scope.store, rec),
                 Err(_) => Ok(()),

@@ -76,6 +76,9 @@ pub fn parse(base: Cli, args: Vec<OsString>) -> Result<Cli, clap::Error> {
         (Some(Command::Spec(_)), _) => {
             return Err(usage("docker: 'spec' is not a docker command".into()))
         }
+        (Some(Command::Gc { .. }), _) => {
+            return Err(usage("docker: 'gc' is not a docker command".into()))
+        }
         (Some(Command::Docker { .. }), _) => {
             return Err(usage("docker: 'docker' is not a docker command".into()))
         }

@@ -148,6 +148,12 @@ pub enum Command {
     },
     /// Print the config.json that `run` would use; creates nothing.
     Spec(RunArgs),
+    /// Reclaim what killed creates, lost records and killed monitors left (one line each).
+    Gc {
+        /// List what would be reclaimed, without acting.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+    },
     /// Bridge networks.
     #[command(subcommand)]
     Network(NetworkCmd),
@@ -736,6 +742,12 @@ pub fn dispatch(
             containers,
         } => output::stats(ctx, &mut out, no_stream, format.as_deref(), &containers),
         Command::Network(n) => network(ctx, &mut out, n),
+        Command::Gc { dry_run } => {
+            for line in container::gc(ctx, dry_run)? {
+                print(&mut out, &line);
+            }
+            Ok(0)
+        }
         Command::Spec(a) => {
             let cfg = raw_options(&a, default_cgroup_parent).into_config(&HostFacts::detect())?;
             print(&mut out, &container::spec_json(ctx, &cfg)?);

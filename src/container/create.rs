@@ -6,10 +6,10 @@
 //! | step      | makes                                                  | undo                                        |
 //! |-----------|--------------------------------------------------------|---------------------------------------------|
 //! | `name`    | the name reservation                                   | release it (unless a kept record owns it)   |
+//! | `record`  | the container directory and `config.v2.json`, naming this process its creator (written again once the network is attached) | removed before the network step; kept with the error after it; removed with `--rm` |
 //! | `cgroup`  | the cgroup in every hierarchy, limits written, read back | remove it (and a parent ocishim made)     |
 //! | `userns`  | `--userns auto`: the container's id range              | release it                                  |
 //! | `network` | address, netns, veth (bridge networks)                 | detach: veth, netns, address                |
-//! | `record`  | the container directory and `config.v2.json`           | kept with the error; removed with `--rm`    |
 //! | `rootfs`  | an image's overlay; `--userns auto`: idmapped rootfs    | unmount, remove its directories             |
 //! | `bundle`  | hostname, hosts, resolv.conf, bundle/config.json       | remove them                                 |
 //! | `monitor` | the monitor and the runtime's create                   | kill, runtime delete, wait for the monitor  |
@@ -34,10 +34,11 @@ use crate::image::rootfs::{self, Idmap, Overlay};
 use crate::image::ImageError;
 use crate::monitor::{self, protocol};
 use crate::network::NetworkDef;
-use crate::record::{EndpointSettings, Record};
+use crate::record::{Creator, EndpointSettings, Record};
 use crate::runtime::{last_error, Runtime};
 use crate::security::userns;
 use crate::store;
+use crate::sys::failpoint;
 use crate::teardown;
 
 /// How long a CLI waits for a monitor to report the runtime's create.
@@ -207,11 +208,25 @@ fn steps<'a>(
     out: &mut Option<Record>,
 ) -> Result<MonitorStarted, Error> {
     let name = reserve_name(ctx, p.cfg, p.id, rb)?;
-    make_cgroup(ctx, p.cfg, p.id, rb)?;
+    failpoint("create::name");
+    // The record comes first, naming this process as its creator: everything made after
+    // it is named from the ID, so a create killed at any point leaves a record from
+    // which `rm -f` and `gc` find all of it.
     let mut rec = new_record(ctx, p.id, &name, p.cfg, p.runtime);
-    rec.ocishim.userns_base = allocate_userns(ctx, p.cfg, p.id, None, rb)?;
-    attach_network(ctx, net, &mut rec, rb)?;
+    if let NetPlan::Bridge(_) = &net {
+        rec.network_settings.sandbox_key =
+            ctx.networks.netns_dir().join(p.id).display().to_string();
+    }
     write_record(ctx, &rec, rb)?;
+    failpoint("create::record");
+    make_cgroup(ctx, p.cfg, p.id, rb)?;
+    failpoint("create::cgroup");
+    rec.ocishim.userns_base = allocate_userns(ctx, p.cfg, p.id, None, rb)?;
+    failpoint("create::userns");
+    attach_network(ctx, net, &mut rec, rb)?;
+    failpoint("create::network");
+    // With its address and range: the monitor and `run` update this copy from now on.
+    ctx.store.write(&rec)?;
     let rec = out.insert(rec);
     let base = rec.ocishim.userns_base;
     if let Some(image) = p.image {
@@ -219,8 +234,12 @@ fn steps<'a>(
     } else if let (Some(dir), Some(base)) = (idmapped_dir(p.cfg), base) {
         mount_idmapped_dir(ctx, &rec.id, &dir, base, rb)?;
     }
+    failpoint("create::rootfs");
     write_bundle(ctx, rec, p.cfg, p.prep, rb)?;
-    start_monitor(ctx, rec, p.cfg, p.opts, rb)
+    failpoint("create::bundle");
+    let m = start_monitor(ctx, rec, p.cfg, p.opts, rb)?;
+    failpoint("create::monitor");
+    Ok(m)
 }
 
 /// The `--rootfs` directory of a container whose root is an idmapped mount of it
@@ -401,6 +420,8 @@ fn new_record(
     runtime: &Runtime,
 ) -> Record {
     let mut rec = Record::new(id, name, cfg, now());
+    rec.ocishim.creator = Some(Creator::this_process());
+    rec.ocishim.boot_id = crate::record::boot_id();
     set_paths(ctx, &mut rec);
     rec.host_config.runtime = runtime.name().to_string();
     rec.ocishim.runtime = runtime.path().display().to_string();
@@ -448,7 +469,8 @@ fn attach_network<'a>(
     Ok(())
 }
 
-/// Step `record`: the container's directory and its record.
+/// Step `record`: the container's directory and its record, before anything else of
+/// the container is made.
 fn write_record<'a>(ctx: &'a Context, rec: &Record, rb: &mut Rollback<'a>) -> Result<(), Error> {
     let dir = ctx.store.container_dir(&rec.id);
     let written = fs::create_dir_all(&dir)
@@ -561,6 +583,7 @@ pub(super) fn fail(ctx: &Context, rec: &Record, mut rb: Rollback, err: Error) ->
             error = format!("{error} (cleanup: {})", cleanup.join("; "));
         }
         let recorded = ctx.store.update(&rec.id, |r| {
+            r.ocishim.creator = None;
             r.state.set_start_failed(failure.exit_code, error);
             r.ocishim.monitor_pid = 0;
             r.ocishim.monitor_start_time = 0;
@@ -587,6 +610,7 @@ pub(super) fn fail(ctx: &Context, rec: &Record, mut rb: Rollback, err: Error) ->
 
 /// The record's state once the runtime has created the container under monitor `m`.
 pub(super) fn set_created(r: &mut Record, m: &MonitorStarted) {
+    r.ocishim.creator = None;
     r.state.status = crate::record::Status::Created;
     r.state.pid = m.pid;
     r.state.error.clear();

@@ -1,6 +1,7 @@
 //! The container operations, one file each: [`create`] (ordered steps on a rollback
 //! guard), [`start`] (start and run), [`remove`] (kill, rm), [`pause`] (pause, resume),
-//! [`attach`] (attached runs, logs), [`update`] (update, stats). This module holds what
+//! [`attach`] (attached runs, logs), [`update`] (update, stats), [`gc`] (what crashes
+//! left). This module holds what
 //! they share: the [`Context`], the record "as of now" ([`refresh`]) and lookups.
 //!
 //! Arrows run one way: `cli → container → {monitor, teardown, runtime, cgroup, network,
@@ -9,6 +10,7 @@
 pub mod attach;
 pub mod bundle;
 pub mod create;
+pub mod gc;
 pub mod images;
 pub mod pause;
 pub mod prepare;
@@ -26,6 +28,7 @@ use std::time::SystemTime;
 pub use attach::{attach_wait, logs, LogsOpts};
 pub use bundle::spec_json;
 pub use create::{create, CreateOpts};
+pub use gc::gc;
 pub use pause::{pause, resume};
 pub use remove::{kill, remove};
 pub use start::{run, start};
@@ -100,6 +103,32 @@ fn frozen(ctx: &Context, cgroups_path: &str) -> Option<bool> {
 /// The record as of now: Paused from the cgroup freezer; a running container whose monitor
 /// is gone is checked with the runtime (`query_runtime`), so inspect tells the truth.
 pub fn refresh(ctx: &Context, mut rec: Record, query_runtime: bool) -> Record {
+    // A create (or a start's re-create) whose process is gone was abandoned half-way:
+    // docker's Dead; rm -f and gc reclaim all of it. A live one is as recorded.
+    if let Some(c) = rec.ocishim.creator {
+        if !c.alive() {
+            rec.state.status = Status::Dead;
+            rec.state.dead = true;
+            rec.state.running = false;
+            rec.state.paused = false;
+            if rec.state.error.is_empty() {
+                rec.state.error = format!(
+                    "abandoned: the process creating it (pid {}) is gone; rm -f or gc removes it",
+                    c.pid
+                );
+            }
+        }
+        return rec;
+    }
+    // After a reboot nothing of a running container is left: it exited, status unknown.
+    if rec.state.status.has_runtime_state() && rebooted(&rec) {
+        rec.state.set_exited(255, now());
+        rec.state.pid = 0;
+        if rec.state.error.is_empty() {
+            rec.state.error = "the host rebooted".into();
+        }
+        return rec;
+    }
     let live = rec.state.status.has_runtime_state() && rec.ocishim.monitor_pid > 0;
     if !live {
         return rec;
@@ -135,6 +164,14 @@ pub fn refresh(ctx: &Context, mut rec: Record, query_runtime: bool) -> Record {
         }
     }
     rec
+}
+
+/// Whether the record was made in an earlier boot of the host (records without a boot
+/// id predate the field: taken as this boot's).
+pub fn rebooted(rec: &Record) -> bool {
+    static BOOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let now = BOOT.get_or_init(crate::record::boot_id);
+    !rec.ocishim.boot_id.is_empty() && !now.is_empty() && rec.ocishim.boot_id != *now
 }
 
 /// `inspect` of one container: its record as of now, in docker's shape.

@@ -28,12 +28,23 @@ pub fn remove(ctx: &Context, query: &str, force: bool) -> Result<Option<String>,
         Err(e) => return Err(e.into()),
     };
     let rec = refresh(ctx, ctx.store.read(&id)?, false);
+    if let Some(c) = rec.ocishim.creator.filter(|c| c.alive()) {
+        return Err(Error::BeingCreated { id, pid: c.pid });
+    }
     let status = rec.state.status;
     let live = status.is_running();
     if live && !force {
         return Err(Error::RemoveRunning { id, status });
     }
     let rt = ctx.runtime_for(&rec);
+    // An abandoned create may have started a monitor it never recorded.
+    let mut rec = rec;
+    if rec.ocishim.creator.is_some() && rec.ocishim.monitor_pid <= 0 {
+        if let Some((pid, start_time)) = crate::monitor::find(ctx.store.root(), &id) {
+            rec.ocishim.monitor_pid = pid;
+            rec.ocishim.monitor_start_time = start_time;
+        }
+    }
     let alive = monitor_alive(&rec);
     if alive || live {
         if let Ok(rt) = &rt {
@@ -47,6 +58,7 @@ pub fn remove(ctx: &Context, query: &str, force: bool) -> Result<Option<String>,
                 }
             }
         }
+        sys::failpoint("rm::killed");
         if alive {
             sys::wait_pid_gone(
                 rec.ocishim.monitor_pid,
@@ -60,11 +72,12 @@ pub fn remove(ctx: &Context, query: &str, force: bool) -> Result<Option<String>,
         }
     }
     let rec = ctx.store.read(&id).unwrap_or(rec);
-    if !rec.ocishim.runtime_deleted {
+    if !rec.ocishim.runtime_deleted || rec.ocishim.creator.is_some() {
         if let Ok(rt) = &rt {
             rt.delete_if_exists(&id, true)?;
         }
     }
+    sys::failpoint("rm::runtime_deleted");
     teardown::all(&ctx.scope(), &rec)?;
     Ok(Some(id))
 }

@@ -14,7 +14,7 @@ use super::{monitor_alive, now, Context};
 use crate::config::ContainerConfig;
 use crate::error::Error;
 use crate::image::rootfs;
-use crate::record::{Record, Status};
+use crate::record::{Creator, Record, Status};
 
 /// `create` then `start`. Returns the ID.
 pub fn run(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<String, Error> {
@@ -64,6 +64,13 @@ pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
             }
             _ => {}
         }
+        // This process makes the container's resources again: a start killed half-way
+        // leaves an abandoned create, which rm -f and gc reclaim.
+        ctx.store.update(&id, |r| {
+            r.ocishim.creator = Some(Creator::this_process());
+            r.ocishim.boot_id = crate::record::boot_id();
+        })?;
+        crate::sys::failpoint("start::record");
         create::make_cgroup(ctx, &cfg, &id, &mut rb)?;
         // The range it holds (until rm), or after a failed create (whose undo gave it
         // back) or a reboot, a new one, preferably the same.
@@ -107,11 +114,14 @@ fn runtime_start(
         let started_at = now();
         tracing::debug!(%id, "runtime start");
         let pid = created.map(|m| m.pid).unwrap_or(rec.state.pid);
+        crate::sys::failpoint("start::runtime");
         rt.start(id)?;
+        crate::sys::failpoint("start::started");
         let mut r = ctx.store.read(id)?;
         if let Some(m) = created {
             set_monitor(&mut r, m);
         }
+        r.ocishim.creator = None;
         // The monitor may already have recorded a very quick exit: keep it.
         if r.state.status == Status::Created {
             r.state.set_running(pid, started_at);

@@ -28,6 +28,41 @@ use crate::teardown;
 /// [--log-level L] [--attached] [--log-fds OUT,ERR] ID`.
 pub const ARGV_TAG: &str = "__monitor";
 
+/// The monitors of `--root root` running now, from their argv in /proc: PID, start time
+/// and container ID (`gc` reclaims those whose record is gone).
+pub fn list(root: &std::path::Path) -> Vec<(i32, u64, String)> {
+    let root = root.as_os_str().as_encoded_bytes();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline
+                .split(|&b| b == 0)
+                .filter(|a| !a.is_empty())
+                .collect();
+            let ours = args.get(1) == Some(&ARGV_TAG.as_bytes())
+                && args.windows(2).any(|w| w[0] == b"--root" && w[1] == root);
+            let id = std::str::from_utf8(args.last()?).ok()?;
+            if !ours || id.len() != 64 {
+                return None;
+            }
+            Some((pid, crate::store::process_start_time(pid)?, id.to_string()))
+        })
+        .collect()
+}
+
+/// The monitor of container `id` under `--root root` (for a create killed before it
+/// recorded its monitor): its PID and start time.
+pub fn find(root: &std::path::Path, id: &str) -> Option<(i32, u64)> {
+    list(root)
+        .into_iter()
+        .find(|(_, _, i)| i == id)
+        .map(|(p, t, _)| (p, t))
+}
+
 /// What can go wrong in a monitor, or for a CLI waiting on one.
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {

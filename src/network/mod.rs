@@ -340,21 +340,49 @@ impl Networks {
         a.and(b).and(c)
     }
 
-    /// `network prune`: allocations, namespaces and veths whose container record is gone,
-    /// and forwarding rules of bridges that no longer exist.
+    /// `network prune`: [`Networks::prune_containers`], then the forwarding rules of
+    /// bridges that no longer exist. (Not part of `gc`: a bridge's rules are added just
+    /// before the bridge is made, so a concurrent first attach could lose them.)
     pub fn prune(&self, alive: &dyn Fn(&str) -> bool) -> Result<Vec<String>, NetworkError> {
+        let mut removed = self.prune_containers(alive, true)?;
+        for b in firewall::bridges() {
+            if !bridge::link_exists(&b)? {
+                firewall::remove_bridge(&b)?;
+                removed.push(format!("forwarding rules of {b}"));
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Allocations, namespaces and veths whose container record is gone; one line each.
+    /// With `act` false, only the lines (`gc --dry-run`).
+    pub fn prune_containers(
+        &self,
+        alive: &dyn Fn(&str) -> bool,
+        act: bool,
+    ) -> Result<Vec<String>, NetworkError> {
         let mut removed = Vec::new();
         let ipam = self.ipam();
         for net in ipam.networks() {
-            for owner in ipam.retain(&net, alive)? {
-                removed.push(format!("address of {owner} on {net}"));
+            if act {
+                for owner in ipam.retain(&net, alive)? {
+                    removed.push(format!("address of {owner} on {net}"));
+                }
+            } else {
+                for (ip, owner) in ipam.allocations(&net)? {
+                    if !alive(&owner) {
+                        removed.push(format!("address {ip} of {owner} on {net}"));
+                    }
+                }
             }
         }
         if let Ok(rd) = fs::read_dir(self.netns_dir()) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if !alive(&name) {
-                    netns::delete(&e.path())?;
+                    if act {
+                        netns::delete(&e.path())?;
+                    }
                     removed.push(format!("namespace {name}"));
                 }
             }
@@ -369,15 +397,10 @@ impl Networks {
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
             let mine = master.as_ref().is_none_or(|m| ours.contains(m));
             if short.len() == 11 && mine && !alive(short) {
-                bridge::delete_link(&link)?;
+                if act {
+                    bridge::delete_link(&link)?;
+                }
                 removed.push(format!("veth {link}"));
-            }
-        }
-        // Forwarding rules of bridges that no longer exist.
-        for b in firewall::bridges() {
-            if !bridge::link_exists(&b)? {
-                firewall::remove_bridge(&b)?;
-                removed.push(format!("forwarding rules of {b}"));
             }
         }
         Ok(removed)
