@@ -299,6 +299,10 @@ pub struct Ext {
     /// The monitor ran `runtime delete` after the exit.
     #[serde(default)]
     pub runtime_deleted: bool,
+    /// Log entries (lines, or 16 KiB pieces of longer ones) the monitor dropped because
+    /// the log could not be written (a full disk), over all of the container's runs.
+    #[serde(default)]
+    pub log_lines_dropped: u64,
     /// The full validated config, to recreate the container on `start`.
     pub config: Option<ContainerConfig>,
 }
@@ -366,7 +370,7 @@ impl Record {
                 auto_remove: cfg.auto_remove,
                 log_config: LogConfig {
                     typ: cfg.log_driver.as_str().to_string(),
-                    config: BTreeMap::new(),
+                    config: cfg.log_opts.clone(),
                 },
                 cap_add: cfg.cap_add.clone(),
                 cap_drop: cfg.cap_drop.clone(),

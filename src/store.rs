@@ -48,12 +48,13 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreErr
 /// Write a file atomically: temp file in the same directory, then rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = File::create(&tmp)?;
-    f.write_all(data)?;
-    drop(f);
-    fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
+    let written = File::create(&tmp).and_then(|mut f| f.write_all(data));
+    // No temp file is left behind (a full disk fails the write, not the create).
+    written
+        .and_then(|()| fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
 }
 
 /// An exclusive flock, released on drop (by an unlock: a copy of the fd that a fork
@@ -177,6 +178,10 @@ impl Store {
     pub fn runtime_log_path(&self, id: &str) -> PathBuf {
         self.container_dir(id).join("runtime.log")
     }
+    /// Space the monitor holds back so that the exit record can be written on a full disk.
+    pub fn reserve_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("monitor.reserve")
+    }
     pub fn pid_file(&self, id: &str) -> PathBuf {
         self.container_dir(id).join("init.pid")
     }
@@ -265,6 +270,29 @@ impl Store {
         let p = self.record_path(&rec.id);
         let data = serde_json::to_vec(rec).expect("records serialize");
         write_atomic(&p, &data).map_err(io_err("writing", &p))
+    }
+
+    /// Write the record over `spare`, a file of the container's directory whose blocks
+    /// are already allocated (the monitor's reserve), then rename it into place: no new
+    /// space is needed while the record fits, so this works on a full disk. The spare is
+    /// used up.
+    pub fn write_into(&self, rec: &Record, spare: &Path) -> Result<(), StoreError> {
+        let p = self.record_path(&rec.id);
+        let data = serde_json::to_vec(rec).expect("records serialize");
+        let written = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(spare)
+            .and_then(|mut f| {
+                if f.metadata()?.len() < data.len() as u64 {
+                    return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+                }
+                f.write_all(&data)?;
+                f.set_len(data.len() as u64)
+            });
+        written
+            .and_then(|()| fs::rename(spare, &p))
+            .map_err(io_err("writing", &p))
     }
 
     /// Read-modify-write under the container's lock.
