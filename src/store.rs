@@ -509,6 +509,30 @@ mod tests {
     }
 
     #[test]
+    fn a_record_written_into_the_reserve() {
+        let (s, base) = tmp_store();
+        let id = new_id();
+        fs::create_dir_all(s.container_dir(&id)).unwrap();
+        let mut rec = Record::new(&id, "r", &cfg(), "t".into());
+        s.write(&rec).unwrap();
+        let spare = s.reserve_path(&id);
+        // Too small a spare: refused as a full disk would be, the record unchanged.
+        fs::write(&spare, [0u8; 16]).unwrap();
+        rec.state.set_exited(3, "f".into());
+        let e = s.write_into(&rec, &spare).unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC)),
+            "{e}"
+        );
+        assert_eq!(s.read(&id).unwrap().state.exit_code, 0);
+        fs::write(&spare, vec![0u8; 64 * 1024]).unwrap();
+        s.write_into(&rec, &spare).unwrap();
+        assert_eq!(s.read(&id).unwrap(), rec, "no zeros left after the record");
+        assert!(!spare.exists(), "the spare became the record");
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
     fn records_names_and_lookup() {
         let (s, base) = tmp_store();
         let c = cfg();

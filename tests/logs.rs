@@ -161,13 +161,20 @@ fn logs_follow_reads_on_across_rotations() {
     );
     // The newest line there is before `logs -f` starts: it must print everything from it on.
     let deadline = Instant::now() + WAIT;
+    // (Read leniently: a file may be renamed or half-written as it is read.)
     let newest = loop {
-        let kept: Vec<String> = log_files(&env, &id)
+        let last = log_files(&env, &id)
             .iter()
-            .flat_map(|f| entries(f))
-            .collect();
-        if let Some(last) = kept.last() {
-            break consecutive(std::slice::from_ref(last), "line")[0];
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .flat_map(|t| {
+                t.lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .filter_map(|v| v["log"].as_str().map(String::from))
+                    .collect::<Vec<_>>()
+            })
+            .last();
+        if let Some(last) = last {
+            break consecutive(&[last], "line")[0];
         }
         assert!(Instant::now() < deadline, "no log line appeared");
         std::thread::sleep(Duration::from_millis(10));

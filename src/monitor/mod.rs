@@ -131,16 +131,17 @@ fn hold_reserve(path: &Path, len: u64) {
     use std::os::unix::fs::OpenOptionsExt;
     let made = std::fs::OpenOptions::new()
         .create(true)
-        .write(true)
-        .truncate(false)
+        .append(true)
         .mode(0o600)
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
         .and_then(|mut f| {
-            if f.metadata()?.len() >= len {
-                return Ok(());
+            static ZEROS: [u8; 4096] = [0; 4096];
+            let have = f.metadata()?.len();
+            for _ in 0..len.saturating_sub(have).div_ceil(4096) {
+                f.write_all(&ZEROS)?;
             }
-            f.write_all(&vec![0u8; len as usize])
+            Ok(())
         });
     if let Err(e) = made {
         // Already full: the exit record then waits for space (see record_exit).

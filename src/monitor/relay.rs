@@ -373,4 +373,17 @@ mod tests {
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(text.len() <= 1000 && text.contains("e99"), "{text}");
     }
+
+    /// A log that cannot be written (/dev/full: every write fails with ENOSPC) drops
+    /// whole entries and counts them; the writer never sees an error.
+    #[test]
+    fn entries_that_cannot_be_written_are_counted() {
+        // No rotation here: it would rename /dev/full.
+        let mut w = LogWriter::new(LogSink::new(Path::new("/dev/full"), None));
+        w.write(Stream::Stdout, b"one\ntwo\nthr").unwrap();
+        w.write(Stream::Stderr, b"err\n").unwrap();
+        w.write(Stream::Stdout, b"ee\n").unwrap();
+        w.finish(Stream::Stdout).unwrap();
+        assert_eq!(w.get_ref().dropped, 4);
+    }
 }
