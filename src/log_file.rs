@@ -1,7 +1,7 @@
 //! docker's json-file log format: one JSON object per line,
 //! `{"log":"...","stream":"stdout"|"stderr","time":"<RFC3339, 9 fractional digits, UTC>"}`.
 //! The writer escapes as Go's encoding/json does and splits lines over 16 KiB; the reader
-//! follows a file that is still being written.
+//! follows a file that is still being written; [`rotate`] has the rotation by size.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -9,6 +9,10 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
+
+pub mod rotate;
+
+pub use rotate::{RotatedReader, Rotation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -241,6 +245,10 @@ impl<W: Write> LogWriter<W> {
         self.flush_buf()
     }
 
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
     pub fn into_inner(self) -> W {
         self.out
     }
@@ -268,16 +276,47 @@ pub struct LogReader {
 
 impl LogReader {
     pub fn open(path: &Path) -> io::Result<Self> {
-        Ok(LogReader {
-            file: File::open(path)?,
+        Ok(LogReader::from_file(File::open(path)?))
+    }
+
+    /// A reader of `file` from its current offset.
+    pub fn from_file(file: File) -> Self {
+        LogReader {
+            file,
             partial: Vec::new(),
             line_no: 0,
-        })
+        }
+    }
+
+    /// A writer that could not write an entry whole (a full disk) cuts the file back to
+    /// the entry's start, where its next entry then goes: when the partial entry read last
+    /// time is no longer in the file as read, it is dropped and reading resumes where it
+    /// started.
+    fn skip_cut_entry(&mut self) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        use std::os::unix::fs::FileExt;
+        if self.partial.is_empty() {
+            return Ok(());
+        }
+        let at = self.file.stream_position()?;
+        let start = at.saturating_sub(self.partial.len() as u64);
+        let mut now = vec![0u8; self.partial.len()];
+        let same = match self.file.read_exact_at(&mut now, start) {
+            Ok(()) => now == self.partial,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => false,
+            Err(e) => return Err(e),
+        };
+        if !same {
+            self.file.seek(SeekFrom::Start(start))?;
+            self.partial.clear();
+        }
+        Ok(())
     }
 
     /// Read everything complete in the file now, calling `f` for each entry in order.
     pub fn read_available(&mut self, f: &mut dyn FnMut(&LogEntry)) -> io::Result<usize> {
         let mut count = 0;
+        self.skip_cut_entry()?;
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
             let n = match self.file.read(&mut chunk) {
@@ -566,6 +605,21 @@ mod tests {
             1
         );
         assert_eq!(got, ["first\n", "second\n"]);
+        // The writer cuts off an entry it could not write whole, then writes the next one
+        // where it started: the reader drops what it had of the cut one.
+        let mut c = Vec::new();
+        encode_entry(&mut c, b"third\n", Stream::Stdout, "T");
+        let len = f.metadata().unwrap().len();
+        f.write_all(&c[..10]).unwrap();
+        assert_eq!(r.read_available(&mut |_| {}).unwrap(), 0);
+        f.set_len(len).unwrap();
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(len)).unwrap();
+        f.write_all(&c).unwrap();
+        assert_eq!(
+            r.read_available(&mut |e| got.push(e.log.clone())).unwrap(),
+            1
+        );
+        assert_eq!(got, ["first\n", "second\n", "third\n"]);
         std::fs::write(&p, b"not json\n").unwrap();
         let mut r = LogReader::open(&p).unwrap();
         assert_eq!(

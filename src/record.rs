@@ -315,6 +315,10 @@ pub struct Ext {
     /// nothing of a running container survives (see `container::refresh`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub boot_id: String,
+    /// Log entries (lines, or 16 KiB pieces of longer ones) the monitor dropped because
+    /// the log could not be written (a full disk), over all of the container's runs.
+    #[serde(default)]
+    pub log_lines_dropped: u64,
     /// The full validated config, to recreate the container on `start`.
     pub config: Option<ContainerConfig>,
 }
@@ -412,7 +416,7 @@ impl Record {
                 auto_remove: cfg.auto_remove,
                 log_config: LogConfig {
                     typ: cfg.log_driver.as_str().to_string(),
-                    config: BTreeMap::new(),
+                    config: cfg.log_opts.clone(),
                 },
                 cap_add: cfg.cap_add.clone(),
                 cap_drop: cfg.cap_drop.clone(),

@@ -48,12 +48,13 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreErr
 /// Write a file atomically: temp file in the same directory, then rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = File::create(&tmp)?;
-    f.write_all(data)?;
-    drop(f);
-    fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
+    let written = File::create(&tmp).and_then(|mut f| f.write_all(data));
+    // No temp file is left behind (a full disk fails the write, not the create).
+    written
+        .and_then(|()| fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
 }
 
 /// An exclusive flock, released on drop (by an unlock: a copy of the fd that a fork
@@ -177,6 +178,10 @@ impl Store {
     pub fn runtime_log_path(&self, id: &str) -> PathBuf {
         self.container_dir(id).join("runtime.log")
     }
+    /// Space the monitor holds back so that the exit record can be written on a full disk.
+    pub fn reserve_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("monitor.reserve")
+    }
     pub fn pid_file(&self, id: &str) -> PathBuf {
         self.container_dir(id).join("init.pid")
     }
@@ -281,6 +286,29 @@ impl Store {
         let p = self.record_path(&rec.id);
         let data = serde_json::to_vec(rec).expect("records serialize");
         write_atomic(&p, &data).map_err(io_err("writing", &p))
+    }
+
+    /// Write the record over `spare`, a file of the container's directory whose blocks
+    /// are already allocated (the monitor's reserve), then rename it into place: no new
+    /// space is needed while the record fits, so this works on a full disk. The spare is
+    /// used up.
+    pub fn write_into(&self, rec: &Record, spare: &Path) -> Result<(), StoreError> {
+        let p = self.record_path(&rec.id);
+        let data = serde_json::to_vec(rec).expect("records serialize");
+        let written = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(spare)
+            .and_then(|mut f| {
+                if f.metadata()?.len() < data.len() as u64 {
+                    return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+                }
+                f.write_all(&data)?;
+                f.set_len(data.len() as u64)
+            });
+        written
+            .and_then(|()| fs::rename(spare, &p))
+            .map_err(io_err("writing", &p))
     }
 
     /// Read-modify-write under the container's lock.
@@ -614,6 +642,30 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_ne!(a, new_id());
+    }
+
+    #[test]
+    fn a_record_written_into_the_reserve() {
+        let (s, base) = tmp_store();
+        let id = new_id();
+        fs::create_dir_all(s.container_dir(&id)).unwrap();
+        let mut rec = Record::new(&id, "r", &cfg(), "t".into());
+        s.write(&rec).unwrap();
+        let spare = s.reserve_path(&id);
+        // Too small a spare: refused as a full disk would be, the record unchanged.
+        fs::write(&spare, [0u8; 16]).unwrap();
+        rec.state.set_exited(3, "f".into());
+        let e = s.write_into(&rec, &spare).unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC)),
+            "{e}"
+        );
+        assert_eq!(s.read(&id).unwrap().state.exit_code, 0);
+        fs::write(&spare, vec![0u8; 64 * 1024]).unwrap();
+        s.write_into(&rec, &spare).unwrap();
+        assert_eq!(s.read(&id).unwrap(), rec, "no zeros left after the record");
+        assert!(!spare.exists(), "the spare became the record");
+        fs::remove_dir_all(base).unwrap();
     }
 
     #[test]

@@ -484,6 +484,9 @@ pub struct RunArgs {
     /// json-file (default) | none
     #[arg(long = "log-driver")]
     pub log_driver: Option<String>,
+    /// json-file options: max-size=SIZE, max-file=N (rotation)
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
     /// missing (default) | never | always: when to pull IMAGE from its registry
     #[arg(long)]
     pub pull: Option<String>,
@@ -525,6 +528,7 @@ impl RunArgs {
             dns_option: a.dns_option,
             add_host: a.add_host,
             log_driver: a.log_driver,
+            log_opt: a.log_opt,
             pull: a.pull,
             platform: a.platform,
             rm: a.rm,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 mod caps;
 mod image;
+pub mod log_opts;
 mod mounts;
 mod options;
 mod parse;
@@ -258,6 +259,9 @@ pub struct ContainerConfig {
     pub dns_options: Vec<String>,
     pub extra_hosts: Vec<(String, String)>,
     pub log_driver: LogDriver,
+    /// `--log-opt` KEY=VALUE, validated (HostConfig.LogConfig.Config).
+    #[serde(default)]
+    pub log_opts: BTreeMap<String, String>,
     pub auto_remove: bool,
 }
 
@@ -311,6 +315,7 @@ pub struct RawOptions {
     pub dns_option: Vec<String>,
     pub add_host: Vec<String>,
     pub log_driver: Option<String>,
+    pub log_opt: Vec<String>,
     pub pull: Option<String>,
     pub platform: Option<String>,
     pub rm: bool,

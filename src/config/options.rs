@@ -306,6 +306,8 @@ impl RawOptions {
             }
         };
 
+        let log_opts = super::log_opts::parse(&self.log_opt, log_driver)?;
+
         let pull = match self.pull.as_deref().unwrap_or("missing") {
             "missing" => PullPolicy::Missing,
             "never" => PullPolicy::Never,
@@ -362,6 +364,7 @@ impl RawOptions {
             dns_options: self.dns_option,
             extra_hosts,
             log_driver,
+            log_opts,
             auto_remove: self.rm,
         })
     }

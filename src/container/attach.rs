@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use super::{monitor_alive, Context};
 use crate::error::{io_err, Error};
-use crate::log_file::{self, LogEntry, LogReader};
+use crate::log_file::{self, LogEntry, RotatedReader};
+use crate::record::Record;
 use crate::sys;
 
 /// Print a log entry to stdout or stderr, as its stream says.
@@ -20,16 +21,13 @@ fn print(e: &LogEntry) {
     };
 }
 
-/// Print the log from where `reader` stopped, opening it once it exists.
-fn print_new(path: &Path, reader: &mut Option<LogReader>) -> Result<(), Error> {
-    if reader.is_none() {
-        *reader = LogReader::open(path).ok();
-    }
-    if let Some(r) = reader.as_mut() {
-        r.read_available(&mut print)
-            .map_err(io_err("reading the log"))?;
-    }
-    Ok(())
+/// A reader of the container's log and its rotated files (`--log-opt max-file`).
+fn log_reader(rec: &Record) -> RotatedReader {
+    let files = crate::config::log_opts::rotation(&rec.host_config.log_config.config)
+        .ok()
+        .flatten()
+        .map_or(1, |r| r.max_file);
+    RotatedReader::new(Path::new(&rec.log_path), files)
 }
 
 /// Wait for an attached container: print its log as it grows, forward signals, and
@@ -37,8 +35,7 @@ fn print_new(path: &Path, reader: &mut Option<LogReader>) -> Result<(), Error> {
 pub fn attach_wait(ctx: &Context, id: &str) -> Result<i32, Error> {
     let rec = ctx.store.read(id)?;
     let mfd = sys::pidfd_open(rec.ocishim.monitor_pid).map_err(io_err("watching the monitor"))?;
-    let log_path = Path::new(&rec.log_path);
-    let mut reader = None;
+    let mut reader = log_reader(&rec);
     sys::forward_signals_install();
     let rt = ctx.runtime_for(&rec)?;
     loop {
@@ -52,7 +49,9 @@ pub fn attach_wait(ctx: &Context, id: &str) -> Result<i32, Error> {
             }
         }
         if !rec.log_path.is_empty() {
-            print_new(log_path, &mut reader)?;
+            reader
+                .read_available(&mut print)
+                .map_err(io_err("reading the log"))?;
         }
         if done {
             break;
@@ -138,30 +137,27 @@ impl LogsOpts {
     }
 }
 
-/// `logs`: print the log; with `follow`, until the container has exited.
+/// `logs`: print the log, its rotated files first (oldest first); with `follow`, until the
+/// container has exited, across rotations.
 pub fn logs(ctx: &Context, query: &str, opts: &LogsOpts) -> Result<(), Error> {
     let id = ctx.store.resolve(query)?;
     let rec = ctx.store.read(&id)?;
     if rec.log_path.is_empty() {
         return Err(Error::NoLogs);
     }
-    let path = Path::new(&rec.log_path);
-    let mut reader = match LogReader::open(path) {
-        Ok(r) => Some(r),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_err("opening the log")(e)),
-    };
-    if let (Some(n), Some(r)) = (opts.tail, reader.as_mut()) {
+    let mut reader = log_reader(&rec);
+    if let Some(n) = opts.tail {
         let mut last = std::collections::VecDeque::with_capacity(n.min(4096));
-        r.read_available(&mut |e| {
-            if n > 0 && opts.keeps(&e.time) {
-                if last.len() == n {
-                    last.pop_front();
+        reader
+            .read_available(&mut |e| {
+                if n > 0 && opts.keeps(&e.time) {
+                    if last.len() == n {
+                        last.pop_front();
+                    }
+                    last.push_back(e.clone());
                 }
-                last.push_back(e.clone());
-            }
-        })
-        .map_err(io_err("reading the log"))?;
+            })
+            .map_err(io_err("reading the log"))?;
         for e in &last {
             opts.print(e);
         }
@@ -176,13 +172,9 @@ pub fn logs(ctx: &Context, query: &str, opts: &LogsOpts) -> Result<(), Error> {
             Some(fd) => sys::pidfd_wait(fd, Duration::from_millis(50)),
             None => true,
         };
-        if reader.is_none() {
-            reader = LogReader::open(path).ok();
-        }
-        if let Some(r) = reader.as_mut() {
-            r.read_available(&mut |e| opts.print(e))
-                .map_err(io_err("reading the log"))?;
-        }
+        reader
+            .read_available(&mut |e| opts.print(e))
+            .map_err(io_err("reading the log"))?;
         if done {
             return Ok(());
         }

@@ -12,7 +12,7 @@ pub mod relay;
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -151,6 +151,92 @@ pub fn main_from_args(args: &[std::ffi::OsString]) -> i32 {
     }
 }
 
+/// Bytes held back for the exit record: twice the record's size (it grows a little),
+/// in whole pages, at least 16 KiB.
+fn reserve_len(rec: &crate::record::Record) -> u64 {
+    let len = serde_json::to_vec(rec).map_or(0, |v| v.len() as u64);
+    (2 * len).div_ceil(4096).max(4) * 4096
+}
+
+/// Write `len` bytes to `path`: space on the data root that [`record_exit`] writes the
+/// record into when the disk is full (written, not a sparse length, so that the blocks
+/// are really allocated).
+fn hold_reserve(path: &Path, len: u64) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let made = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .and_then(|mut f| {
+            static ZEROS: [u8; 4096] = [0; 4096];
+            let have = f.metadata()?.len();
+            for _ in 0..len.saturating_sub(have).div_ceil(4096) {
+                f.write_all(&ZEROS)?;
+            }
+            Ok(())
+        });
+    if let Err(e) = made {
+        // Already full: the exit record then waits for space (see record_exit).
+        tracing::warn!("reserving space in {}: {e}", path.display());
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Whether an error is the disk's (or quota's) being full.
+fn disk_full(e: &StoreError) -> bool {
+    matches!(e, StoreError::Io { source, .. }
+        if matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)))
+}
+
+/// Record how the container ended: under the container's lock (a `start` in flight holds
+/// it until the runtime's start has returned: deleting the state under it would fail that
+/// start), delete the runtime's state, then record the exit, so that whoever sees "exited"
+/// (start, rm) never meets a stale runtime container. `set` gets whether the runtime's
+/// state was deleted.
+///
+/// The exit is what only the monitor knows, so a full data root does not lose it: the
+/// record is written into the space held back at the start ([`hold_reserve`],
+/// [`Store::write_into`]: nobody else can take that space meanwhile), and failing that
+/// the write is retried (outside the lock, backing off to every 2 s) until the disk has
+/// room or the record is gone.
+fn record_exit(
+    store: &Store,
+    rt: &Runtime,
+    id: &str,
+    reserve: &Path,
+    set: impl Fn(&mut crate::record::Record, bool),
+) -> Result<crate::record::Record, MonitorError> {
+    let mut deleted = None;
+    let mut wait = std::time::Duration::from_millis(50);
+    loop {
+        let lock = store.lock(id)?;
+        let deleted = *deleted.get_or_insert_with(|| {
+            rt.delete_if_exists(id, false)
+                .or_else(|_| rt.delete_if_exists(id, true))
+                .is_ok()
+        });
+        let mut rec = store.read(id)?;
+        set(&mut rec, deleted);
+        let written = match store.write(&rec) {
+            Err(e) if disk_full(&e) && reserve.exists() => store.write_into(&rec, reserve),
+            other => other,
+        };
+        match written {
+            Ok(()) => return Ok(rec),
+            Err(e) if disk_full(&e) => {
+                drop(lock);
+                tracing::warn!(%id, "recording the exit: {e}; retrying");
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_secs(2));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 fn parse_fd_pair(s: &str) -> Option<(i32, i32)> {
     let (a, b) = s.split_once(',')?;
     let (a, b) = (a.parse().ok()?, b.parse().ok()?);
@@ -192,15 +278,32 @@ fn monitor(
         .and_then(|b| protocol::parse_pid(&b))
         .ok_or(MonitorError::NoPidFile)?;
     let rec = store.read(id)?;
+    let reserve = store.reserve_path(id);
+    hold_reserve(&reserve, reserve_len(&rec));
     let rt = Runtime::new(
         &rec.ocishim.runtime,
         rec.ocishim.runtime_root.as_ref().map(PathBuf::from),
     )?;
     crate::sys::release_clean_exe_pages();
 
+    // Entries dropped by earlier runs of the container: the record keeps the total.
+    let dropped_before = rec.ocishim.log_lines_dropped;
+    let mut dropped = 0;
     if let Some((or, er)) = pipes {
-        if let Err(e) = relay::relay(&PathBuf::from(&rec.log_path), or, er) {
-            tracing::warn!(%id, "log relay: {e}");
+        let rotation = crate::config::log_opts::rotation(&rec.host_config.log_config.config)
+            .unwrap_or_else(|e| {
+                tracing::warn!(%id, "log options: {e}; not rotating");
+                None
+            });
+        let sink = relay::LogSink::new(Path::new(&rec.log_path), rotation);
+        let mut record = |n: u64| {
+            store
+                .update(id, |r| r.ocishim.log_lines_dropped = dropped_before + n)
+                .is_ok()
+        };
+        match relay::relay(sink, or, er, &mut record) {
+            Ok(n) => dropped = n,
+            Err(e) => tracing::warn!(%id, "log relay: {e}"),
         }
     }
 
@@ -231,21 +334,14 @@ fn monitor(
             .oom_kills()
             > 0;
     let finished = crate::log_file::format_time(std::time::SystemTime::now());
-    // Under the container's lock (a `start` in flight holds it until the runtime's start
-    // has returned: deleting the state under it would fail that start), delete the
-    // runtime's state, then record the exit, so that whoever sees "exited" (start, rm)
-    // never meets a stale runtime container.
-    let lock = store.lock(id)?;
-    let deleted = rt
-        .delete_if_exists(id, false)
-        .or_else(|_| rt.delete_if_exists(id, true))
-        .is_ok();
-    let rec = store.modify_locked(id, |r| {
+    let rec = record_exit(store, &rt, id, &reserve, |r, deleted| {
         r.state.set_exited(code, finished.clone());
         r.state.oom_killed = oom;
         r.ocishim.runtime_deleted = deleted;
+        if dropped > 0 {
+            r.ocishim.log_lines_dropped = dropped_before + dropped;
+        }
     })?;
-    drop(lock);
     tracing::debug!(%id, code, oom, "container exited");
     if rec.host_config.auto_remove && !attached {
         // Failures are logged by teardown; nothing waits on this process's status.
