@@ -195,17 +195,18 @@ impl Store {
         Lock::acquire(&p).map_err(io_err("locking", &p))
     }
 
-    /// Reserve a name for an ID (O_EXCL: safe without a global lock). The file holds the
-    /// ID and the reserving process (PID and start time): a name whose record does not
-    /// exist and whose reserving process is gone was left by a killed create.
+    /// Reserve a name for an ID: a symlink `names/NAME` whose target is the ID and the
+    /// reserving process (PID and start time), made whole and exclusively by `symlink(2)`
+    /// (safe without a global lock; a kill leaves no empty entry). A name whose record
+    /// does not exist and whose reserving process is gone was left by a killed create.
     pub fn reserve_name(&self, name: &str, id: &str) -> Result<(), StoreError> {
         let p = self.names_dir().join(name);
         let me = crate::record::Creator::this_process();
         let content = format!("{id} {} {}", me.pid, me.start_time);
-        match create_whole(&self.names_dir(), name, content.as_bytes()) {
+        match std::os::unix::fs::symlink(&content, &p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let (owner, _) = name_owner(&fs::read(&p).unwrap_or_default());
+                let (owner, _) = name_owner(&read_name(&p).unwrap_or_default());
                 // A name whose owner record is gone (a crash mid-create) is free again.
                 if !owner.is_empty() && !self.record_path(&owner).exists() {
                     let _ = fs::remove_file(&p);
@@ -228,7 +229,7 @@ impl Store {
         };
         rd.flatten()
             .filter_map(|e| {
-                let (id, by) = name_owner(&read_small(&e.path()).ok()?);
+                let (id, by) = name_owner(&read_name(&e.path()).ok()?);
                 Some((id, by?))
             })
             .collect()
@@ -262,7 +263,7 @@ impl Store {
     /// Release a name if it still belongs to `id`; whether it did.
     pub fn release_name(&self, name: &str, id: &str) -> bool {
         let p = self.names_dir().join(name);
-        fs::read(&p)
+        read_name(&p)
             .map(|o| name_owner(&o).0 == id)
             .unwrap_or(false)
             && fs::remove_file(&p).is_ok()
@@ -378,7 +379,7 @@ impl Store {
         Ok(rd
             .filter_map(|e| e.ok())
             .filter(|e| e.file_name().to_str().is_some_and(keep))
-            .filter_map(|e| read_small(&e.path()).ok())
+            .filter_map(|e| read_name(&e.path()).ok())
             .map(|owner| name_owner(&owner).0)
             .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
             .collect())
@@ -412,7 +413,7 @@ impl Store {
         rd.flatten()
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
-                let (owner, by) = name_owner(&read_small(&e.path()).ok()?);
+                let (owner, by) = name_owner(&read_name(&e.path()).ok()?);
                 let gone = match by {
                     Some(c) => !c.alive(),
                     None => older_than(&e.path(), grace),
@@ -447,7 +448,7 @@ impl Store {
         if q.len() == 64 && self.record_path(q).exists() {
             return Ok(q.to_string());
         }
-        if let Ok(bytes) = fs::read(self.names_dir().join(q)) {
+        if let Ok(bytes) = read_name(&self.names_dir().join(q)) {
             let (owner, _) = name_owner(&bytes);
             if self.record_path(&owner).exists() {
                 return Ok(owner);
@@ -522,28 +523,14 @@ impl Store {
 /// The prefix of a container directory being removed (see [`Store::remove`]).
 const REMOVING: &str = ".removing-";
 
-/// Create `dir/name` holding `content`, whole or not at all (an unnamed file linked in
-/// once written: a kill leaves no empty or partial file); `AlreadyExists` when the name
-/// is taken. Filesystems without O_TMPFILE get an exclusive create and a write.
-fn create_whole(dir: &Path, name: &str, content: &[u8]) -> io::Result<()> {
-    use rustix::fs::{AtFlags, Mode, OFlags};
-    let d = File::open(dir)?;
-    let tmp = rustix::fs::openat(
-        &d,
-        ".",
-        OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o644),
-    );
-    let Ok(tmp) = tmp else {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(dir.join(name))?;
-        return f.write_all(content);
-    };
-    let mut f = File::from(tmp);
-    f.write_all(content)?;
-    rustix::fs::linkat(&f, "", &d, name, AtFlags::EMPTY_PATH).map_err(io::Error::from)
+/// A name entry's content: a symlink's target (made whole and exclusively by
+/// `symlink(2)`, read in one call), or a regular file's bytes (names reserved before).
+fn read_name(path: &Path) -> io::Result<Vec<u8>> {
+    match fs::read_link(path) {
+        Ok(target) => Ok(target.into_os_string().into_encoded_bytes()),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => fs::read(path),
+        Err(e) => Err(e),
+    }
 }
 
 /// A name file's ID and the process that reserved the name (files written before that

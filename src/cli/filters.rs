@@ -71,6 +71,16 @@ impl PsFilter {
         !self.statuses.is_empty() || !self.exited.is_empty()
     }
 
+    /// Whether name filters are all there is (`ps -aq --filter name=...` then needs no
+    /// record read).
+    pub fn only_names(&self) -> bool {
+        !self.names.is_empty()
+            && self.ids.is_empty()
+            && self.statuses.is_empty()
+            && self.labels.is_empty()
+            && self.exited.is_empty()
+    }
+
     /// Whether a name filter was given.
     pub fn has_names(&self) -> bool {
         !self.names.is_empty()

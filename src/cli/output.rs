@@ -66,6 +66,16 @@ pub fn ps(
     let format = Format::parse(format)?;
     let now = SystemTime::now();
     let by_name = |n: &str| filter.name_matches(n);
+    // The OpenWhisk invoker's cleanup listing (`ps -aq --no-trunc --filter name=PREFIX`):
+    // the IDs come from the name index alone, not from the records (not in creation order).
+    if quiet && all && filter.only_names() {
+        for id in ctx.store.ids_named(&by_name)? {
+            if ctx.store.record_path(&id).exists() {
+                let _ = writeln!(out, "{}", if no_trunc { &id[..] } else { &id[..12] });
+            }
+        }
+        return Ok(0);
+    }
     let names: Option<&dyn Fn(&str) -> bool> = if filter.has_names() {
         Some(&by_name)
     } else {

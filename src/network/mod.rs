@@ -344,7 +344,7 @@ impl Networks {
     /// bridges that no longer exist. (Not part of `gc`: a bridge's rules are added just
     /// before the bridge is made, so a concurrent first attach could lose them.)
     pub fn prune(&self, alive: &dyn Fn(&str) -> bool) -> Result<Vec<String>, NetworkError> {
-        let mut removed = self.prune_containers(alive, true)?;
+        let mut removed = self.sweep(alive, true, true)?;
         for b in firewall::bridges() {
             if !bridge::link_exists(&b)? {
                 firewall::remove_bridge(&b)?;
@@ -354,12 +354,23 @@ impl Networks {
         Ok(removed)
     }
 
-    /// Allocations, namespaces and veths whose container record is gone; one line each.
-    /// With `act` false, only the lines (`gc --dry-run`).
+    /// Allocations, namespaces and veths on this installation's bridges whose container
+    /// record is gone; one line each. With `act` false, only the lines (`gc --dry-run`).
+    /// (A veth on no bridge is left to `network prune`: another installation's may be
+    /// between its creation and its attachment.)
     pub fn prune_containers(
         &self,
         alive: &dyn Fn(&str) -> bool,
         act: bool,
+    ) -> Result<Vec<String>, NetworkError> {
+        self.sweep(alive, act, false)
+    }
+
+    fn sweep(
+        &self,
+        alive: &dyn Fn(&str) -> bool,
+        act: bool,
+        masterless: bool,
     ) -> Result<Vec<String>, NetworkError> {
         let mut removed = Vec::new();
         let ipam = self.ipam();
@@ -395,7 +406,10 @@ impl Networks {
             let master = fs::read_link(Path::new("/sys/class/net").join(&link).join("master"))
                 .ok()
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
-            let mine = master.as_ref().is_none_or(|m| ours.contains(m));
+            let mine = match &master {
+                Some(m) => ours.contains(m),
+                None => masterless,
+            };
             if short.len() == 11 && mine && !alive(short) {
                 if act {
                     bridge::delete_link(&link)?;
