@@ -172,18 +172,42 @@ impl Store {
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.container_dir(id).join(format!("{id}-json.log"))
     }
+    /// What does not outlive a boot lives under `--root` (a tmpfs), as dockerd keeps its
+    /// runtime bundles under /run: the bundle (config.json), the runtime's log and the
+    /// pid file, in `<root>/containers/<id>`. Only the record, the /etc files, the log and
+    /// an image's upper layer are on the data root.
+    pub fn bundles_dir(&self) -> PathBuf {
+        self.root.join("containers")
+    }
     pub fn bundle_dir(&self, id: &str) -> PathBuf {
-        self.container_dir(id).join("bundle")
+        self.bundles_dir().join(id)
     }
     pub fn runtime_log_path(&self, id: &str) -> PathBuf {
-        self.container_dir(id).join("runtime.log")
+        self.bundle_dir(id).join("runtime.log")
     }
     /// Space the monitor holds back so that the exit record can be written on a full disk.
     pub fn reserve_path(&self, id: &str) -> PathBuf {
         self.container_dir(id).join("monitor.reserve")
     }
     pub fn pid_file(&self, id: &str) -> PathBuf {
-        self.container_dir(id).join("init.pid")
+        self.bundle_dir(id).join("init.pid")
+    }
+
+    /// Bundles under `--root` whose container has no record (`gc`; a create writes its
+    /// bundle after its record, rm removes it before).
+    pub fn bundles_without_record(&self) -> Vec<String> {
+        fs::read_dir(self.bundles_dir())
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|id| {
+                        id.len() == 64
+                            && id.bytes().all(|b| b.is_ascii_hexdigit())
+                            && !self.record_path(id).exists()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
     fn lock_path(&self, id: &str) -> PathBuf {
         self.locks_dir().join(id)

@@ -22,7 +22,9 @@ use crate::store::{Store, StoreError};
 /// How long a teardown waits for a killed container's monitor to be gone.
 pub const KILL_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The files create writes into a container's directory besides the record and the log.
+/// The files create writes into a container's directory besides the record and the log
+/// (`init.pid` and `runtime.log`: where versions before the bundle moved under `--root`
+/// wrote them).
 pub const CONTAINER_FILES: [&str; 5] = [
     "hostname",
     "hosts",
@@ -126,15 +128,17 @@ fn remove_file(p: &Path) -> Result<(), TeardownError> {
     }
 }
 
-/// Remove what create wrote besides the record and the log: the bundle, the /etc files,
-/// the runtime's log and pid file.
+/// Remove what create wrote besides the record and the log: the bundle under `--root`
+/// (with the runtime's log and pid file), the /etc files.
 pub fn bundle(store: &Store, id: &str) -> Result<(), TeardownError> {
-    let b = store.bundle_dir(id);
-    match fs::remove_dir_all(&b) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            return Err(TeardownError::Remove { path: b, source: e })
+    let old = store.container_dir(id).join("bundle");
+    for b in [store.bundle_dir(id), old] {
+        match fs::remove_dir_all(&b) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(TeardownError::Remove { path: b, source: e })
+            }
+            _ => {}
         }
-        _ => {}
     }
     let dir = store.container_dir(id);
     CONTAINER_FILES
@@ -246,7 +250,7 @@ pub fn all(scope: &Scope, rec: &Record) -> Result<(), TeardownError> {
             };
             crate::sys::failpoint("teardown::rootfs_and_range");
             let record = match &range {
-                Ok(()) => record(scope.store, rec),
+                Ok(()) => bundle(scope.store, &rec.id).and_then(|_| record(scope.store, rec)),
                 Err(_) => Ok(()),
             };
             (range, record)
@@ -278,13 +282,17 @@ mod tests {
         let (_d, s) = store();
         let id = crate::store::new_id();
         let dir = s.container_dir(&id);
-        fs::create_dir_all(s.bundle_dir(&id).join("rootfs")).unwrap();
+        fs::create_dir_all(s.bundle_dir(&id)).unwrap();
         fs::write(s.bundle_dir(&id).join("config.json"), "{}").unwrap();
+        fs::write(s.runtime_log_path(&id), "").unwrap();
+        // Where versions before wrote the bundle, in the container directory.
+        fs::create_dir_all(dir.join("bundle/rootfs")).unwrap();
         for f in CONTAINER_FILES {
             fs::write(dir.join(f), "x").unwrap();
         }
         fs::write(dir.join("config.v2.json"), "{}").unwrap();
         bundle(&s, &id).unwrap();
+        assert!(!s.bundle_dir(&id).exists());
         let left: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())

@@ -89,13 +89,8 @@ fn every_limit_reaches_the_kernel() {
     assert_eq!(kernel(&env, &id, "pids", "pids.max"), "50");
     // The spec in the bundle says the same (self-describing).
     let spec: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            env.data_root
-                .join("containers")
-                .join(&id)
-                .join("bundle/config.json"),
-        )
-        .unwrap(),
+        &std::fs::read_to_string(env.root.join("containers").join(&id).join("config.json"))
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(spec["linux"]["resources"]["memory"]["limit"], m);

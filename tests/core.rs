@@ -240,12 +240,7 @@ fn missing_command_is_127() {
     // rolled back: no runtime state, no cgroup, no bundle
     assert!(env.runtime_state(&id).is_none());
     assert!(env.cgroup_dirs(&id).is_empty());
-    assert!(!env
-        .data_root
-        .join("containers")
-        .join(&id)
-        .join("bundle")
-        .exists());
+    assert!(!env.root.join("containers").join(&id).exists());
     assert!(
         common::processes_mentioning(&id).is_empty(),
         "no monitor is left"

@@ -254,11 +254,7 @@ fn two_containers_on_a_bridge_hold_disjoint_ranges() {
     // The bundle's spec: a user namespace with the mappings, /sys bound from the host
     // (the bridge network's namespace is not the container's to mount sysfs for), and
     // valid against the OCI schema.
-    let config = env
-        .data_root
-        .join("containers")
-        .join(&a)
-        .join("bundle/config.json");
+    let config = env.root.join("containers").join(&a).join("config.json");
     let spec: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     let want = serde_json::json!([{"containerID": 0, "hostID": ba, "size": RANGE}]);

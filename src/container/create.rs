@@ -223,10 +223,13 @@ fn steps<'a>(
     failpoint("create::cgroup");
     rec.ocishim.userns_base = allocate_userns(ctx, p.cfg, p.id, None, rb)?;
     failpoint("create::userns");
+    let changes = rec.ocishim.userns_base.is_some() || !matches!(net, NetPlan::Nothing);
     attach_network(ctx, net, &mut rec, rb)?;
     failpoint("create::network");
     // With its address and range: the monitor and `run` update this copy from now on.
-    ctx.store.write(&rec)?;
+    if changes {
+        ctx.store.write(&rec)?;
+    }
     let rec = out.insert(rec);
     let base = rec.ocishim.userns_base;
     if let Some(image) = p.image {

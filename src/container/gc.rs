@@ -72,7 +72,9 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
             continue;
         };
         for st in rt.list().unwrap_or_default() {
-            if Path::new(&st.bundle).starts_with(&containers) && !has_record(&st.id) {
+            let ours = Path::new(&st.bundle).starts_with(&containers)
+                || Path::new(&st.bundle).starts_with(ctx.store.bundles_dir());
+            if ours && !has_record(&st.id) {
                 let line = format!("runtime state {} ({})", st.id, rt.name());
                 act(line, &mut || {
                     crate::teardown::runtime_state(&rt, &st.id)?;
@@ -128,6 +130,11 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
     for id in ctx.store.dirs_without_record(GRACE) {
         act(format!("directory of {id}"), &mut || {
             remove_dir(&ctx.store.container_dir(&id))
+        });
+    }
+    for id in ctx.store.bundles_without_record() {
+        act(format!("bundle of {id}"), &mut || {
+            remove_dir(&ctx.store.bundle_dir(&id))
         });
     }
     for dir in ctx.store.removals_left() {

@@ -242,6 +242,10 @@ impl Env {
             "container dir of {id} left behind"
         );
         assert!(
+            !self.root.join("containers").join(id).exists(),
+            "bundle of {id} left behind under --root"
+        );
+        assert!(
             self.runtime_state(id).is_none(),
             "runtime state of {id} left behind"
         );
@@ -321,6 +325,10 @@ impl Env {
             .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();
         assert!(ids.is_empty(), "records left: {ids:?}");
+        let bundles: Vec<_> = std::fs::read_dir(self.root.join("containers"))
+            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(bundles.is_empty(), "bundles left under --root: {bundles:?}");
         let states: Vec<_> = std::fs::read_dir(&self.runtime_root)
             .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();
