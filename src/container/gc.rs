@@ -58,7 +58,7 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
             });
         } else if raw.state.status.is_running() && !rec.state.status.is_running() {
             act(format!("exited {id}: {}", rec.state.error), &mut || {
-                record_exit(ctx, &raw).map(|_| true)
+                record_exit(ctx, &raw)
             });
         }
     }
@@ -77,6 +77,10 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
             if ours && !has_record(&st.id) {
                 let line = format!("runtime state {} ({})", st.id, rt.name());
                 act(line, &mut || {
+                    // A removal under way may have deleted it before its record.
+                    if rt.state_opt(&st.id)?.is_none() {
+                        return Ok(false);
+                    }
                     crate::teardown::runtime_state(&rt, &st.id)?;
                     Ok(true)
                 });
@@ -108,8 +112,15 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
             if !has_record(&id) {
                 let path = format!("/{parent}/{id}");
                 act(format!("cgroup {path}"), &mut || {
-                    crate::teardown::cgroup(&ctx.store, ctx.cgroups, &path)?;
-                    Ok(true)
+                    let there = ctx
+                        .cgroups
+                        .all_mounts()
+                        .iter()
+                        .any(|m| m.join(path.trim_start_matches('/')).is_dir());
+                    if there {
+                        crate::teardown::cgroup(&ctx.store, ctx.cgroups, &path)?;
+                    }
+                    Ok(there)
                 });
             }
         }
@@ -167,10 +178,12 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
     for (base, owner) in ranges.allocations().unwrap_or_default() {
         if !has_record(&owner) {
             act(format!("id range {base} of {owner}"), &mut || {
-                ranges
-                    .release(&owner)
-                    .map(|_| true)
-                    .map_err(|e| Error::Usage(e.to_string()))
+                let err = |e: crate::security::userns::UsernsError| Error::Usage(e.to_string());
+                let held = ranges.allocations().map_err(err)?;
+                if !held.iter().any(|(_, o)| *o == owner) {
+                    return Ok(false);
+                }
+                ranges.release(&owner).map(|_| true).map_err(err)
             });
         }
     }
@@ -208,8 +221,9 @@ fn note_scope(
 }
 
 /// A running container whose monitor and processes are gone, recorded as exited (255:
-/// its status is unknown), with its runtime state deleted.
-fn record_exit(ctx: &Context, raw: &Record) -> Result<(), Error> {
+/// its status is unknown), with its runtime state deleted. False when its monitor
+/// recorded the exit meanwhile.
+fn record_exit(ctx: &Context, raw: &Record) -> Result<bool, Error> {
     if let Ok(rt) = ctx.runtime_for(raw) {
         // A monitor that is still there may delete it at the same time: fine if gone.
         if let Err(e) = rt.delete_if_exists(&raw.id, true) {
@@ -219,10 +233,12 @@ fn record_exit(ctx: &Context, raw: &Record) -> Result<(), Error> {
         }
     }
     let rebooted = super::rebooted(raw);
+    let mut changed = false;
     ctx.store.update(&raw.id, |r| {
         if !r.state.status.is_running() {
             return;
         }
+        changed = true;
         r.state.set_exited(255, now());
         r.ocishim.monitor_gone = true;
         r.ocishim.runtime_deleted = true;
@@ -234,7 +250,7 @@ fn record_exit(ctx: &Context, raw: &Record) -> Result<(), Error> {
             };
         }
     })?;
-    Ok(())
+    Ok(changed)
 }
 
 /// The cgroup parents ocishim made (their markers under --root).

@@ -390,7 +390,9 @@ impl Networks {
         if let Ok(rd) = fs::read_dir(self.netns_dir()) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if !alive(&name) {
+                // (Still there once its record is known gone: a removal under way may
+                // have taken it meanwhile.)
+                if !alive(&name) && e.path().exists() {
                     if act {
                         netns::delete(&e.path())?;
                     }
@@ -410,7 +412,7 @@ impl Networks {
                 Some(m) => ours.contains(m),
                 None => masterless,
             };
-            if short.len() == 11 && mine && !alive(short) {
+            if short.len() == 11 && mine && !alive(short) && bridge::link_exists(&link)? {
                 if act {
                     bridge::delete_link(&link)?;
                 }
