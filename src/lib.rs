@@ -13,6 +13,8 @@ pub mod image;
 pub mod log_file;
 pub mod monitor;
 pub mod network;
+#[cfg(test)]
+mod proptests;
 pub mod record;
 pub mod runtime;
 pub mod security;

@@ -86,6 +86,18 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
     let h: i64 = tp.next()?.parse().ok()?;
     let mi: i64 = tp.next()?.parse().ok()?;
     let se: i64 = tp.next()?.parse().ok()?;
+    // RFC 3339's ranges (beyond them the arithmetic below would overflow); the fraction
+    // is digits (slicing it at 9 bytes must not split a character).
+    if !(0..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&mi)
+        || !(0..61).contains(&se)
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
     let nanos: u32 = if frac.is_empty() {
         0
     } else {
@@ -363,7 +375,7 @@ pub fn parse_time_arg(s: &str, now: SystemTime) -> Option<SystemTime> {
         } else {
             format!("{:0<9}", &frac[..frac.len().min(9)]).parse().ok()?
         };
-        return Some(UNIX_EPOCH + Duration::new(secs, nanos));
+        return UNIX_EPOCH.checked_add(Duration::new(secs, nanos));
     }
     if s.len() == 10 && s.as_bytes()[4] == b'-' {
         return parse_time(&format!("{s}T00:00:00Z"));
