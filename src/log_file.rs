@@ -364,7 +364,11 @@ impl LogReader {
 /// an RFC 3339 UTC time, or a date ("2026-12-05", midnight UTC). None for anything else.
 pub fn parse_time_arg(s: &str, now: SystemTime) -> Option<SystemTime> {
     if let Some(d) = parse_go_duration(s) {
-        return Some(now.checked_sub(d).unwrap_or(UNIX_EPOCH));
+        return Some(
+            now.checked_sub(d)
+                .filter(|t| *t >= UNIX_EPOCH)
+                .unwrap_or(UNIX_EPOCH),
+        );
     }
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
     let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());

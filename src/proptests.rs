@@ -11,9 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-// A test module at the crate root, as `lib.rs` itself (which the layout test exempts from
-// the one-way rule): it reaches `cli` only to test the template parser, nothing depends on it.
-use super::cli::template::Template;
+// A test-only module (the layout test exempts it from the one-way rule): it reaches `cli`
+// only to test the template parser; nothing depends on it.
+use crate::cli::template::Template;
 use crate::config::{
     clean_path, parse_bytes, parse_cpuset, parse_device, parse_nano_cpus, parse_tmpfs,
     parse_ulimit, parse_volume, ConfigError, HostFacts, RawOptions, DEFAULT_PATH,
