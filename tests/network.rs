@@ -323,6 +323,7 @@ fn prune_removes_what_a_lost_record_left() {
         String::from_utf8_lossy(&rt.stderr)
     );
     std::fs::remove_dir_all(env.data_root.join("containers").join(&id)).unwrap();
+    std::fs::remove_dir_all(env.root.join("containers").join(&id)).unwrap();
     let veth = ocishim::network::host_if(&id);
     assert!(ocishim::network::bridge::link_exists(&veth).unwrap());
     assert!(env.root.join("netns").join(&id).exists());

@@ -387,6 +387,18 @@ impl Drop for Env {
 
 /// Whether this process runs in a chroot (its / is not init's), where the kernel refuses
 /// to make user namespaces (the qemu guest of scripts/vm-test).
+/// Whether this kernel's overlayfs takes idmapped lower layers by fd (6.13 and later; the
+/// host's 6.18): the v2 guest's Debian 6.1 refuses them, and `--userns auto` with an
+/// image is a clear 125 there.
+pub fn overlay_takes_idmapped_lowers() -> bool {
+    let release = nix::sys::utsname::uname().unwrap();
+    let release = release.release().to_string_lossy().into_owned();
+    let mut v = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 13)
+}
+
 pub fn in_a_chroot() -> bool {
     use std::os::unix::fs::MetadataExt;
     let here = std::fs::metadata("/").unwrap();
