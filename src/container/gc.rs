@@ -52,8 +52,15 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
         };
         note_scope(&raw, &mut parents, &mut runtimes);
         let rec = refresh(ctx, raw.clone(), false);
-        if rec.ocishim.creator.is_some_and(|c| !c.alive()) {
+        if let Some(c) = rec.ocishim.creator.filter(|c| !c.alive()) {
             act(format!("abandoned create {id}"), &mut || {
+                // The record read before the creator was seen gone may be older than the
+                // creator's last write (a create that finished meanwhile): read it again
+                // now that the creator can write nothing more.
+                let now = ctx.store.read(&id)?;
+                if now.ocishim.creator != Some(c) {
+                    return Ok(false);
+                }
                 Ok(remove(ctx, &id, true)?.is_some())
             });
         } else if raw.state.status.is_running() && !rec.state.status.is_running() {
