@@ -254,6 +254,15 @@ impl State {
         self.finished_at = finished_at;
     }
 
+    /// docker's `ps` state: `paused` for a paused running container, else the status.
+    pub fn docker_status(&self) -> &'static str {
+        if self.paused && self.status.is_running() {
+            "paused"
+        } else {
+            self.status.as_str()
+        }
+    }
+
     /// A create/start that failed: docker leaves the container "created" with the error.
     pub fn set_start_failed(&mut self, code: i32, error: String) {
         self.status = Status::Created;
@@ -332,13 +341,16 @@ pub struct Creator {
 }
 
 impl Creator {
-    /// This process.
+    /// This process (read from /proc once).
     pub fn this_process() -> Creator {
-        let pid = std::process::id() as i32;
-        Creator {
-            pid,
-            start_time: crate::store::process_start_time(pid).unwrap_or(0),
-        }
+        static ME: std::sync::OnceLock<Creator> = std::sync::OnceLock::new();
+        *ME.get_or_init(|| {
+            let pid = std::process::id() as i32;
+            Creator {
+                pid,
+                start_time: crate::store::process_start_time(pid).unwrap_or(0),
+            }
+        })
     }
 
     pub fn alive(&self) -> bool {
@@ -346,11 +358,14 @@ impl Creator {
     }
 }
 
-/// This boot's id (`/proc/sys/kernel/random/boot_id`), "" when unreadable.
-pub fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+/// This boot's id (`/proc/sys/kernel/random/boot_id`, read once), "" when unreadable.
+pub fn boot_id() -> &'static str {
+    static BOOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    })
 }
 
 /// The few fields of a record that `pause`, `resume` and `kill` need, read without the

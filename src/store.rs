@@ -492,11 +492,7 @@ impl Store {
 
     /// Every readable record, oldest first.
     pub fn list(&self) -> Result<Vec<Record>, StoreError> {
-        let mut out: Vec<Record> = self
-            .ids()?
-            .iter()
-            .filter_map(|id| self.read(id).ok())
-            .collect();
+        let mut out = self.read_many(&self.ids()?);
         out.sort_by(|a, b| a.created.cmp(&b.created));
         Ok(out)
     }

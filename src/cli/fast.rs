@@ -137,6 +137,23 @@ mod tests {
     }
 
     #[test]
+    fn flags_and_variables_are_clap_s() {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        for (flag, var) in VALUE_FLAGS.iter().zip(ENV) {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_long() == Some(*flag))
+                .unwrap_or_else(|| panic!("--{flag} is not a global of Cli"));
+            assert_eq!(
+                arg.get_env().and_then(|e| e.to_str()),
+                Some(var),
+                "--{flag}"
+            );
+        }
+    }
+
+    #[test]
     fn reads_what_clap_reads() {
         let cases: &[&[&str]] = &[
             &["pause", "abc"],

@@ -99,11 +99,7 @@ impl PsFilter {
 
     /// Whether the record passes every filter.
     pub fn matches(&self, r: &Record) -> bool {
-        let status = if r.state.paused && r.state.status.is_running() {
-            "paused"
-        } else {
-            r.state.status.as_str()
-        };
+        let status = r.state.docker_status();
         self.name_matches(r.short_name())
             && (self.ids.is_empty() || self.ids.iter().any(|p| r.id.starts_with(p.as_str())))
             && (self.statuses.is_empty() || self.statuses.iter().any(|s| s == status))

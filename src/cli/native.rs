@@ -875,10 +875,7 @@ fn network(ctx: &Context, out: &mut std::io::StdoutLock, cmd: NetworkCmd) -> Res
         }
         NetworkCmd::Prune => {
             let ids = ctx.store.ids()?;
-            let alive = |owner: &str| {
-                ids.iter()
-                    .any(|id| id.starts_with(owner) && ctx.store.record_path(id).exists())
-            };
+            let alive = |owner: &str| container::gc::owner_has_record(ctx, &ids, owner);
             for r in nets.prune(&alive)? {
                 let _ = writeln!(out, "removed {r}");
             }

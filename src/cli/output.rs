@@ -121,11 +121,6 @@ pub fn ps(
     if !matches!(format, Format::Table) {
         for r in &recs {
             let created = ago(&r.created);
-            let status = if r.state.paused && r.state.status.is_running() {
-                "paused"
-            } else {
-                r.state.status.as_str()
-            };
             let v = serde_json::json!({
                 "ID": id_of(&r.id),
                 "Image": r.config.image,
@@ -133,7 +128,7 @@ pub fn ps(
                 "CreatedAt": r.created,
                 "RunningFor": created,
                 "Status": human_status(r, now),
-                "State": status,
+                "State": r.state.docker_status(),
                 "Names": r.short_name(),
                 "Labels": r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
                 "Networks": r.host_config.network_mode,

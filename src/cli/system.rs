@@ -62,10 +62,11 @@ fn version_object(ctx: &Context, with_server: bool) -> Value {
     if !with_server {
         return json!({ "Client": client });
     }
+    let kernel = kernel_release();
     let mut components = vec![json!({
         "Name": "Engine",
         "Version": VERSION,
-        "Details": { "ApiVersion": API_VERSION, "Os": "linux", "Arch": arch, "KernelVersion": kernel_release() },
+        "Details": { "ApiVersion": API_VERSION, "Os": "linux", "Arch": arch, "KernelVersion": kernel },
     })];
     if let Ok(rt) = Runtime::new(&ctx.runtime, None) {
         components.push(json!({
@@ -84,7 +85,7 @@ fn version_object(ctx: &Context, with_server: bool) -> Value {
             "MinAPIVersion": "1.12",
             "Os": "linux",
             "Arch": arch,
-            "KernelVersion": kernel_release(),
+            "KernelVersion": kernel,
         },
     })
 }

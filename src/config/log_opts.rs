@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use super::parse::{size_bytes, size_number, size_power};
 use super::{invalid, ConfigError, LogDriver};
 use crate::log_file::Rotation;
 
@@ -25,40 +26,24 @@ const UNSUPPORTED: &[&str] = &[
 /// (decimal multipliers whatever the spelling), an optional space before the unit.
 pub fn parse_human_size(s: &str) -> Result<u64, String> {
     let err = || format!("invalid size: '{s}'");
-    let num_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(num_end);
-    if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1
-    {
-        return Err(err());
-    }
+    let (value, unit) = size_number(s).ok_or_else(err)?;
     let unit = unit.strip_prefix(' ').unwrap_or(unit).to_ascii_lowercase();
+    let bad_suffix = || format!("invalid suffix: '{unit}'");
     let mut chars = unit.chars();
-    let mult: i32 = match chars.next() {
+    let power = match chars.next() {
         None => 0,
         Some('b') if unit.len() == 1 => 0,
         Some(c) => {
-            let m = match c {
-                'k' => 1,
-                'm' => 2,
-                'g' => 3,
-                't' => 4,
-                'p' => 5,
-                _ => return Err(format!("invalid suffix: '{unit}'")),
-            };
+            let p = size_power(c).ok_or_else(bad_suffix)?;
             if !matches!(chars.as_str(), "" | "b" | "ib") {
-                return Err(format!("invalid suffix: '{unit}'"));
+                return Err(bad_suffix());
             }
-            m
+            p
         }
     };
-    let value: f64 = num.parse().map_err(|_| err())?;
-    let bytes = value * 1000f64.powi(mult);
-    if !bytes.is_finite() || bytes >= i64::MAX as f64 {
-        return Err(err());
-    }
-    Ok(bytes as u64)
+    size_bytes(value, 1000.0, power)
+        .map(|b| b as u64)
+        .ok_or_else(err)
 }
 
 fn max_size(v: &str) -> Result<u64, String> {

@@ -5,51 +5,57 @@ use std::collections::BTreeMap;
 
 use super::{invalid, ConfigError, Ulimit};
 
-/// Parse a byte size as docker's `RAMInBytes`: `512`, `512b`, `256k`, `256m`, `1g`, `1.5g`,
-/// `1gb`, `1GiB`; binary multipliers.
-pub fn parse_bytes(s: &str) -> Result<i64, String> {
-    let err = || format!("invalid size: '{s}'");
-    let t = s.trim();
+/// A size's number and what follows it: digits with at most one inner dot (docker's size
+/// parsers agree on that much); None for anything else.
+pub(super) fn size_number(t: &str) -> Option<(f64, &str)> {
     let num_end = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(num_end);
     if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1
     {
-        return Err(err());
+        return None;
     }
+    Some((num.parse().ok()?, unit))
+}
+
+/// The power of a size unit's first letter: k 1, m 2, g 3, t 4, p 5.
+pub(super) fn size_power(c: char) -> Option<i32> {
+    Some(match c {
+        'k' => 1,
+        'm' => 2,
+        'g' => 3,
+        't' => 4,
+        'p' => 5,
+        _ => return None,
+    })
+}
+
+/// `value` × `base`^`power` as bytes; None from i64's limit on.
+pub(super) fn size_bytes(value: f64, base: f64, power: i32) -> Option<i64> {
+    let bytes = value * base.powi(power);
+    (bytes.is_finite() && bytes < i64::MAX as f64).then_some(bytes as i64)
+}
+
+/// Parse a byte size as docker's `RAMInBytes`: `512`, `512b`, `256k`, `256m`, `1g`, `1.5g`,
+/// `1gb`, `1GiB`; binary multipliers.
+pub fn parse_bytes(s: &str) -> Result<i64, String> {
+    let err = || format!("invalid size: '{s}'");
+    let (value, unit) = size_number(s.trim()).ok_or_else(err)?;
     let unit = unit.trim_start_matches(' ').to_ascii_lowercase();
     let mut chars = unit.chars();
-    let mult: u32 = match chars.next() {
+    let power = match chars.next() {
         None => 0,
-        Some('b') => {
-            if chars.next().is_some() {
-                return Err(err());
-            }
-            0
-        }
+        Some('b') if chars.next().is_none() => 0,
         Some(c) => {
-            let m = match c {
-                'k' => 1,
-                'm' => 2,
-                'g' => 3,
-                't' => 4,
-                'p' => 5,
-                _ => return Err(err()),
-            };
-            let rest: String = chars.collect();
-            if !matches!(rest.as_str(), "" | "b" | "i" | "ib") {
+            let p = size_power(c).ok_or_else(err)?;
+            if !matches!(chars.as_str(), "" | "b" | "i" | "ib") {
                 return Err(err());
             }
-            m
+            p
         }
     };
-    let value: f64 = num.parse().map_err(|_| err())?;
-    let bytes = value * 1024f64.powi(mult as i32);
-    if !bytes.is_finite() || bytes >= i64::MAX as f64 {
-        return Err(err());
-    }
-    Ok(bytes as i64)
+    size_bytes(value, 1024.0, power).ok_or_else(err)
 }
 
 /// Parse `--cpus` as docker's NanoCPUs: a decimal with at most 9 fractional digits.

@@ -424,7 +424,7 @@ fn new_record(
 ) -> Record {
     let mut rec = Record::new(id, name, cfg, now());
     rec.ocishim.creator = Some(Creator::this_process());
-    rec.ocishim.boot_id = crate::record::boot_id();
+    rec.ocishim.boot_id = crate::record::boot_id().to_string();
     set_paths(ctx, &mut rec);
     rec.host_config.runtime = runtime.name().to_string();
     rec.ocishim.runtime = runtime.path().display().to_string();

@@ -20,9 +20,6 @@ use crate::sys::failpoint;
 /// How old a record-less name or container directory must be before gc takes it.
 pub const GRACE: Duration = Duration::from_secs(60);
 
-/// The default cgroup parent (`prepare::cgroups_path`'s).
-const DEFAULT_PARENT: &str = "ocishim";
-
 /// What gc reclaimed (or with `dry_run` would reclaim), one line each.
 pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
     let mut done = Vec::new();
@@ -43,7 +40,7 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
 
     // Records: abandoned creates go entirely; running containers whose processes are all
     // gone (a killed monitor, a reboot) are recorded as exited.
-    let mut parents: Vec<String> = vec![DEFAULT_PARENT.into()];
+    let mut parents: Vec<String> = vec![crate::config::DEFAULT_CGROUP_PARENT.into()];
     let mut runtimes: Vec<(String, Option<PathBuf>)> =
         vec![(ctx.runtime.clone(), ctx.runtime_root.clone())];
     for id in ctx.store.ids()? {
@@ -167,17 +164,8 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
     failpoint("gc::files");
 
     // Addresses, namespaces and veths.
-    let alive = |owner: &str| {
-        if owner.len() == 64 {
-            return has_record(owner);
-        }
-        // Veth names carry the ID's first 11 characters.
-        ctx.store
-            .ids()
-            .unwrap_or_default()
-            .iter()
-            .any(|id| id.starts_with(owner) && has_record(id))
-    };
+    let ids = ctx.store.ids()?;
+    let alive = |owner: &str| owner_has_record(ctx, &ids, owner);
     let network = ctx.networks.prune_containers(&alive, !dry_run)?;
 
     // Id ranges (`--userns auto`).
@@ -196,6 +184,19 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
     }
     done.extend(network);
     Ok(done)
+}
+
+/// Whether the owner of a network resource has a record, looked up now: a container ID
+/// (addresses, namespaces), or the first 11 characters of one (veths), matched against
+/// `ids` and, when none matches, against the IDs there are now (a container created since
+/// `ids` were listed).
+pub fn owner_has_record(ctx: &Context, ids: &[String], owner: &str) -> bool {
+    let has = |id: &str| ctx.store.record_path(id).exists();
+    if owner.len() == 64 {
+        return has(owner);
+    }
+    let found = |ids: &[String]| ids.iter().any(|id| id.starts_with(owner) && has(id));
+    found(ids) || found(&ctx.store.ids().unwrap_or_default())
 }
 
 /// Remove a directory tree; false when it was gone already.

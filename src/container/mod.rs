@@ -169,9 +169,8 @@ pub fn refresh(ctx: &Context, mut rec: Record, query_runtime: bool) -> Record {
 /// Whether the record was made in an earlier boot of the host (records without a boot
 /// id predate the field: taken as this boot's).
 pub fn rebooted(rec: &Record) -> bool {
-    static BOOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let now = BOOT.get_or_init(crate::record::boot_id);
-    !rec.ocishim.boot_id.is_empty() && !now.is_empty() && rec.ocishim.boot_id != *now
+    let now = crate::record::boot_id();
+    !rec.ocishim.boot_id.is_empty() && !now.is_empty() && rec.ocishim.boot_id != now
 }
 
 /// `inspect` of one container: its record as of now, in docker's shape.

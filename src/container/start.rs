@@ -68,7 +68,7 @@ pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
         // leaves an abandoned create, which rm -f and gc reclaim.
         ctx.store.update(&id, |r| {
             r.ocishim.creator = Some(Creator::this_process());
-            r.ocishim.boot_id = crate::record::boot_id();
+            r.ocishim.boot_id = crate::record::boot_id().to_string();
         })?;
         crate::sys::failpoint("start::record");
         create::make_cgroup(ctx, &cfg, &id, &mut rb)?;
