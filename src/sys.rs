@@ -15,6 +15,20 @@ use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
+/// A small kernel file (`/proc/PID/stat`, a cgroup's freezer state) read with one
+/// `read` into `buf`: open (close-on-exec in the call itself), read, close, nothing
+/// else. What fits in `buf` is returned; these files are a few hundred bytes at most.
+pub fn read_small<'b>(path: &std::path::Path, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let fd = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let n = rustix::io::read(&fd, &mut *buf).ok()?;
+    Some(&buf[..n])
+}
+
 /// A named failpoint of the crash-safety tests (cargo feature `failpoints`; without it
 /// this is nothing): `FAILPOINTS=NAME=return` makes the process die right here, by
 /// SIGKILL, with no cleanup of any kind, as a scheduler's kill -9 would.

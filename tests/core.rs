@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{stderr, stdout, Env};
+use common::{stderr, stdout, Bounded, Env};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -157,8 +157,7 @@ fn pause_resume_through_the_runtime() {
             .arg("--root")
             .arg(&env.runtime_root)
             .args([op, id.as_str()])
-            .status()
-            .unwrap();
+            .bounded_status();
         assert!(st.success(), "{} {op}", env.runtime);
     };
     rt("pause");
@@ -686,8 +685,7 @@ fn generated_specs_validate_against_the_schema() {
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/validate-spec.py"))
         .arg(&schema)
         .args(&files)
-        .output()
-        .expect("python3 with jsonschema is required");
+        .bounded();
     assert!(
         o.status.success(),
         "schema validation failed:\n{}{}",
@@ -701,8 +699,7 @@ fn generated_specs_validate_against_the_schema() {
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/validate-spec.py"))
         .arg(&schema)
         .arg(&broken)
-        .output()
-        .unwrap();
+        .bounded();
     assert!(!o.status.success());
     env.assert_empty();
 }
@@ -769,8 +766,7 @@ fn privileged_and_cap_add_all_mean_the_callers_bounding_set() {
             .arg(inner.get_program())
             .args(inner.get_args())
             .stdin(std::process::Stdio::null())
-            .output()
-            .expect("running setpriv (util-linux)");
+            .bounded();
         assert!(o.status.success(), "{opts:?}: {}", stderr(&o));
         let out = stdout(&o);
         for set in ["CapEff", "CapBnd"] {

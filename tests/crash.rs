@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{image, in_a_chroot, stderr, stdout, Env};
+use common::{image, in_a_chroot, stderr, stdout, Bounded, Env};
 use serde_json::Value;
 
 /// Every failpoint of create and run's start, in order.
@@ -47,7 +47,7 @@ fn busybox() -> PathBuf {
 fn killed_at(env: &Env, point: &str, args: &[&str]) -> Output {
     let mut c = env.cmd(args);
     c.env("FAILPOINTS", format!("{point}=return"));
-    c.output().unwrap()
+    c.bounded()
 }
 
 fn assert_killed(o: &Output, what: &str) {
@@ -358,8 +358,7 @@ fn the_binary_has_failpoints() {
             &env.rootfs(),
             "true",
         ])
-        .output()
-        .unwrap();
+        .bounded();
     assert_killed(&o, "create::name");
     gc(&env);
     env.assert_empty();

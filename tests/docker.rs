@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{stderr, stdout, Env, BIN};
+use common::{stderr, stdout, Bounded, Env, BIN};
 use serde_json::Value;
 
 /// `ocishim [env's globals] docker ARGS`, with the env's cgroup parent as the default.
@@ -15,7 +15,7 @@ fn docker(env: &Env, args: &[&str]) -> Output {
     let mut c = env.cmd(&["docker"]);
     c.env("OCISHIM_CGROUP_PARENT", &env.cgroup_parent)
         .args(args);
-    c.output().expect("running ocishim docker")
+    c.bounded()
 }
 
 fn ok(env: &Env, args: &[&str]) -> String {
@@ -313,8 +313,7 @@ fn ps_filters_inspect_templates_logs_and_a_symlink() {
             .env("OCISHIM_BRIDGE", &env.bridge)
             .env("OCISHIM_BRIDGE_SUBNET", &env.subnet)
             .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .bounded()
     };
     let o = via_link(&[
         "ps",

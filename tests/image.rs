@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{image, stderr, stdout, Env};
+use common::{image, stderr, stdout, Bounded, Env};
 
 fn busybox_oci() -> PathBuf {
     static P: OnceLock<PathBuf> = OnceLock::new();
@@ -146,8 +146,7 @@ fn ten_containers_share_one_set_of_lower_dirs_and_rm_unmounts() {
             env.data_root.display(),
             ids[0]
         ))
-        .status()
-        .unwrap();
+        .bounded_status();
     assert!(o.success());
     assert!(env
         .data_root
@@ -237,8 +236,7 @@ fn docker_archive_and_oci_dir_load_the_same_image() {
     let o = env
         .cmd(&["load"])
         .stdin(std::fs::File::open(&docker).unwrap())
-        .output()
-        .unwrap();
+        .bounded();
     assert_eq!(stdout(&o).trim(), "Loaded image: busybox:latest");
     env.ok(&["run", "--rm", "busybox", "true"]);
     env.assert_empty();
@@ -262,8 +260,7 @@ fn save_is_read_back_by_skopeo_and_by_load() {
             "inspect",
             &format!("docker-archive:{}:busybox:latest", out.display()),
         ])
-        .output()
-        .expect("skopeo is installed (scripts/setup)");
+        .bounded();
     assert!(o.status.success(), "skopeo: {}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let inspect: serde_json::Value =
@@ -293,8 +290,7 @@ fn import_rmi_and_prune() {
         .arg("-cf")
         .arg(&tarball)
         .arg(".")
-        .status()
-        .unwrap();
+        .bounded_status();
     assert!(st.success());
     let id = env.ok(&["import", tarball.to_str().unwrap(), "imported:v1"]);
     assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
@@ -337,8 +333,7 @@ fn a_corrupted_layer_is_refused_and_leaves_no_image() {
         .arg("-a")
         .arg(&src)
         .arg(&dir)
-        .status()
-        .unwrap();
+        .bounded_status();
     assert!(st.success());
     let blobs = dir.join("blobs/sha256");
     let layer = std::fs::read_dir(&blobs)

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{stderr, stdout, Env};
+use common::{stderr, stdout, Bounded, Env};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -293,9 +293,9 @@ impl SmallDataRoot {
 
 impl Drop for SmallDataRoot {
     fn drop(&mut self) {
-        if let Ok(o) = self.env.cmd(&["ps", "-aq", "--no-trunc"]).output() {
+        if let Some(o) = self.env.cmd(&["ps", "-aq", "--no-trunc"]).try_bounded() {
             for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
-                let _ = self.env.cmd(&["rm", "-f", id]).output();
+                let _ = self.env.cmd(&["rm", "-f", id]).try_bounded();
             }
         }
         let _ = nix::mount::umount2(&self.env.data_root, nix::mount::MntFlags::MNT_DETACH);

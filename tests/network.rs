@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{stderr, stdout, Env};
+use common::{stderr, stdout, Bounded, Env};
 
 /// A shell command that GETs /hostname from ip:8080 with busybox nc (busybox-static's
 /// wget crashes in static glibc's resolver) and prints the body.
@@ -315,8 +315,7 @@ fn prune_removes_what_a_lost_record_left() {
         .arg("--root")
         .arg(&env.runtime_root)
         .args(["delete", "-f", &id])
-        .output()
-        .unwrap();
+        .bounded();
     assert!(
         rt.status.success(),
         "{}",
@@ -430,10 +429,7 @@ impl Outside {
             ip: format!("10.215.{x}.2"),
         };
         let ip = |args: &[&str]| {
-            let st = std::process::Command::new("ip")
-                .args(args)
-                .status()
-                .unwrap();
+            let st = std::process::Command::new("ip").args(args).bounded_status();
             assert!(st.success(), "ip {args:?}");
         };
         ip(&["netns", "add", &o.ns]);
@@ -495,10 +491,10 @@ impl Drop for Outside {
     fn drop(&mut self) {
         let _ = std::process::Command::new("ip")
             .args(["link", "del", &self.host_if])
-            .status();
+            .bounded_status();
         let _ = std::process::Command::new("ip")
             .args(["netns", "del", &self.ns])
-            .status();
+            .bounded_status();
     }
 }
 

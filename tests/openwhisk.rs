@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{stderr, stdout, Env, BIN};
+use common::{stderr, stdout, Bounded, Env, BIN};
 use registry::{output_within, Registry};
 use serde_json::{json, Value};
 
@@ -44,11 +44,7 @@ fn action_image(name: &str, args: &[&str]) -> PathBuf {
     std::hash::Hash::hash(&(scripts, args), &mut h);
     let out = dir.join(format!("{:016x}-{name}", std::hash::Hasher::finish(&h)));
     if !out.exists() {
-        let st = Command::new(&script)
-            .args(args)
-            .arg(&out)
-            .status()
-            .expect("running scripts/build-action-image");
+        let st = Command::new(&script).args(args).arg(&out).bounded_status();
         assert!(st.success(), "scripts/build-action-image {args:?} failed");
     }
     out

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{stderr, stdout, Env};
+use common::{stderr, stdout, Bounded, Env};
 use registry::{busybox_oci, free_port, http_get, image, output_within, Registry};
 use serde_json::Value;
 
@@ -340,7 +340,7 @@ fn harness_smoke_isolated_registry() {
     assert_eq!(http_get(reg.port, "/v2/"), None);
     let mut ip = Command::new("ip");
     ip.args(["-4", "route", "show"]);
-    let o = reg.wrap(ip).output().unwrap();
+    let o = reg.wrap(ip).bounded();
     assert!(o.status.success());
     assert_eq!(stdout(&o).trim(), "", "routes in the test namespace");
     reg.push(&busybox_oci(), "library/busybox:latest", &[]);

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{image, in_a_chroot, overlay_takes_idmapped_lowers, stderr, stdout, Env};
+use common::{image, in_a_chroot, overlay_takes_idmapped_lowers, stderr, stdout, Bounded, Env};
 use ocishim::security::userns::{Holder, Ranges, RANGE};
 
 fn busybox_oci() -> PathBuf {
@@ -118,8 +118,7 @@ fn own_rootfs(env: &Env) -> PathBuf {
         .arg("-a")
         .arg(env.rootfs())
         .arg(&dir)
-        .status()
-        .unwrap();
+        .bounded_status();
     assert!(st.success());
     std::fs::create_dir(dir.join("data")).unwrap();
     std::os::unix::fs::chown(dir.join("data"), Some(0), Some(0)).unwrap();
@@ -276,8 +275,7 @@ fn two_containers_on_a_bridge_hold_disjoint_ranges() {
         .arg(manifest.join("scripts/validate-spec.py"))
         .arg(manifest.join("tests/oci-runtime-schema"))
         .arg(&config)
-        .output()
-        .expect("python3 with jsonschema is required");
+        .bounded();
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     env.ok(&["rm", "-f", &a, &b]);
     env.assert_gone(&a, &pids[..1]);
@@ -404,15 +402,13 @@ fn failed_creates_release_the_range_and_leave_no_mount() {
     let st = Command::new("mount")
         .args(["-t", "ramfs", "ramfs"])
         .arg(&ram)
-        .status()
-        .unwrap();
+        .bounded_status();
     assert!(st.success(), "mounting a ramfs");
     let st = Command::new("cp")
         .arg("-a")
         .arg(format!("{r}/."))
         .arg(&ram)
-        .status()
-        .unwrap();
+        .bounded_status();
     assert!(st.success());
     let rr = ram.display().to_string();
     let o = env.ocishim(&[

@@ -422,14 +422,20 @@ impl ContainerCgroup {
             Version::V1 => {
                 // The usual mount point first: a freezer.state there is the freezer's, and
                 // finding it spares pause and resume a read of mountinfo.
-                let read = |d: PathBuf| fs::read_to_string(d.join("freezer.state")).ok();
-                let state = read(self.fs.root.join("freezer").join(&self.path))
-                    .or_else(|| self.dir("freezer").and_then(read))?;
-                Some(state.trim() != "THAWED")
+                // One read each (`ps` asks this of every running container).
+                let mut buf = [0u8; 64];
+                let mut read = |d: PathBuf| {
+                    crate::sys::read_small(&d.join("freezer.state"), &mut buf)
+                        .map(|s| s.trim_ascii() != b"THAWED")
+                };
+                read(self.fs.root.join("freezer").join(&self.path))
+                    .or_else(|| self.dir("freezer").and_then(read))
             }
-            Version::V2 => fs::read_to_string(self.fs.root.join(&self.path).join("cgroup.freeze"))
-                .ok()
-                .map(|s| s.trim() == "1"),
+            Version::V2 => {
+                let mut buf = [0u8; 16];
+                let path = self.fs.root.join(&self.path).join("cgroup.freeze");
+                crate::sys::read_small(&path, &mut buf).map(|s| s.trim_ascii() == b"1")
+            }
         }
     }
 

@@ -76,7 +76,7 @@ pub fn ps(
         }
         return Ok(0);
     }
-    let names: Option<&dyn Fn(&str) -> bool> = if filter.has_names() {
+    let names: Option<&(dyn Fn(&str) -> bool + Sync)> = if filter.has_names() {
         Some(&by_name)
     } else {
         None

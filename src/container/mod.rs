@@ -186,20 +186,19 @@ pub fn inspect(ctx: &Context, query: &str) -> Result<serde_json::Value, Error> {
 pub fn list(
     ctx: &Context,
     all: bool,
-    names: Option<&dyn Fn(&str) -> bool>,
+    names: Option<&(dyn Fn(&str) -> bool + Sync)>,
 ) -> Result<Vec<Record>, Error> {
     let ids = match names {
         Some(keep) => ctx.store.ids_named(keep)?,
         None => ctx.store.ids()?,
     };
-    let mut recs: Vec<_> = ctx
-        .store
-        .read_many(&ids)
-        .into_iter()
-        .filter(|r| names.is_none_or(|keep| keep(r.short_name())))
-        .map(|r| refresh(ctx, r, false))
-        .filter(|r| all || r.state.status.is_running())
-        .collect();
+    let keep = |r: Record| {
+        if !names.is_none_or(|keep| keep(r.short_name())) {
+            return None;
+        }
+        Some(refresh(ctx, r, false)).filter(|r| all || r.state.status.is_running())
+    };
+    let mut recs = ctx.store.read_many_with(&ids, &keep);
     // Newest first, as docker.
     recs.sort_by(|a, b| b.created.cmp(&a.created));
     Ok(recs)

@@ -41,7 +41,13 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
-/// Run `f` with a netlink handle in the current thread's namespace.
+/// How long one batch of netlink requests may take. The kernel answers in microseconds; a
+/// reply that never comes (a message lost to a full socket buffer) must not hang a create
+/// or a removal forever.
+const NETLINK_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Run `f` with a netlink handle in the current thread's namespace, bounded by
+/// [`NETLINK_BOUND`].
 fn with_handle<T, F, Fut>(f: F) -> Result<T, BridgeError>
 where
     F: FnOnce(Handle) -> Fut,
@@ -49,15 +55,21 @@ where
 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
+        .enable_time()
         .build()
         .map_err(|e| BridgeError::Setup(format!("tokio runtime: {e}")))?;
     rt.block_on(async move {
         let (conn, handle, _) = rtnetlink::new_connection()
             .map_err(|e| BridgeError::Setup(format!("netlink socket: {e}")))?;
         let task = tokio::spawn(conn);
-        let out = f(handle).await;
+        let out = tokio::time::timeout(NETLINK_BOUND, f(handle)).await;
         task.abort();
-        out
+        out.unwrap_or_else(|_| {
+            Err(BridgeError::Setup(format!(
+                "netlink did not answer within {}s",
+                NETLINK_BOUND.as_secs()
+            )))
+        })
     })
 }
 

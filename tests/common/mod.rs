@@ -45,8 +45,7 @@ pub fn rootfs() -> &'static Path {
             .unwrap_or_else(|| manifest.join("fixtures/rootfs"));
         let st = Command::new(manifest.join("scripts/build-rootfs"))
             .arg(&dir)
-            .status()
-            .expect("running scripts/build-rootfs");
+            .bounded_status_for(Duration::from_secs(1200));
         assert!(st.success(), "scripts/build-rootfs failed");
         assert!(dir.join("bin/busybox").exists());
         dir
@@ -63,15 +62,19 @@ pub fn free_bridge(tag: &str) -> (String, String) {
         let x = (start + i) % 250;
         let subnet = format!("10.212.{x}.0/24");
         let net: ipnetwork::Ipv4Network = subnet.parse().unwrap();
-        // Check and take under one lock: two tests of this process never share a /24.
-        let mut taken = TAKEN.lock().unwrap();
-        if taken.contains(&x) {
-            continue;
+        // Take it under the lock (two tests of this process never share a /24), then ask
+        // the kernel with the lock released: a slow netlink answer holds up no other test.
+        {
+            let mut taken = TAKEN.lock().unwrap();
+            if taken.contains(&x) {
+                continue;
+            }
+            taken.push(x);
         }
         if let Ok(None) = ocishim::network::bridge::route_collision(net, &name) {
-            taken.push(x);
             return (name, subnet);
         }
+        TAKEN.lock().unwrap().retain(|&t| t != x);
     }
     panic!("no free 10.212.x.0/24 subnet for a test bridge");
 }
@@ -155,7 +158,7 @@ impl Env {
     }
 
     pub fn ocishim(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("running ocishim")
+        self.cmd(args).bounded()
     }
 
     /// Run and require success; returns stdout trimmed.
@@ -217,8 +220,7 @@ impl Env {
             .arg(&self.runtime_root)
             .arg("state")
             .arg(id)
-            .output()
-            .unwrap();
+            .bounded();
         if !o.status.success() {
             return None;
         }
@@ -355,9 +357,9 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         // Remove whatever the test left (a failed assertion mid-test), then our dirs.
-        if let Ok(o) = self.cmd(&["ps", "-aq", "--no-trunc"]).output() {
+        if let Some(o) = self.cmd(&["ps", "-aq", "--no-trunc"]).try_bounded() {
             for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
-                let _ = self.cmd(&["rm", "-f", id]).output();
+                let _ = self.cmd(&["rm", "-f", id]).try_bounded();
             }
         }
         for m in cgroup_mounts() {
@@ -367,7 +369,7 @@ impl Drop for Env {
         if let Ok(rd) = std::fs::read_dir(self.data_root.join("networks")) {
             for e in rd.flatten() {
                 if let Some(n) = e.file_name().to_str().and_then(|n| n.strip_suffix(".json")) {
-                    let _ = self.cmd(&["network", "rm", n]).output();
+                    let _ = self.cmd(&["network", "rm", n]).try_bounded();
                 }
             }
         }
@@ -439,6 +441,97 @@ pub fn processes_mentioning(needle: &str) -> Vec<i32> {
         .collect()
 }
 
+/// How long any one command a test runs may take before the test fails (a hang in the
+/// runtime, the kernel or ocishim is a failure with a process listing, never a stuck run).
+pub const COMMAND_BOUND: Duration = Duration::from_secs(180);
+
+/// `output()`/`status()` with a deadline: past it the child (a PID this test started) is
+/// killed and the test panics, naming the command and listing the host's processes.
+pub trait Bounded {
+    fn bounded(&mut self) -> Output;
+    fn bounded_status(&mut self) -> std::process::ExitStatus;
+    /// For the fixture builders (a first run installs packages): a longer bound.
+    fn bounded_status_for(&mut self, bound: Duration) -> std::process::ExitStatus;
+    /// For cleanups (in Drop, where a panic would abort): None when it failed to run or
+    /// was killed at the bound.
+    fn try_bounded(&mut self) -> Option<Output>;
+}
+
+impl Bounded for Command {
+    fn bounded(&mut self) -> Output {
+        run_bounded(self, true, COMMAND_BOUND).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn bounded_status(&mut self) -> std::process::ExitStatus {
+        self.bounded_status_for(COMMAND_BOUND)
+    }
+
+    fn bounded_status_for(&mut self, bound: Duration) -> std::process::ExitStatus {
+        run_bounded(self, false, bound)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .status
+    }
+
+    fn try_bounded(&mut self) -> Option<Output> {
+        run_bounded(self, true, COMMAND_BOUND).ok()
+    }
+}
+
+fn run_bounded(c: &mut Command, capture: bool, bound: Duration) -> Result<Output, String> {
+    use std::io::Read;
+    if capture {
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    let mut child = c.spawn().map_err(|e| format!("cannot run {c:?}: {e}"))?;
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = match rx.recv_timeout(bound) {
+        Ok(st) => st.map_err(|e| format!("waiting for {c:?}: {e}"))?,
+        Err(_) => {
+            let ps = Command::new("timeout")
+                .args(["10", "ps", "-eo", "pid,ppid,stat,wchan:24,etime,args"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+                .unwrap_or_default();
+            // The waiter thread still owns the child, so its PID is not reaped yet.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+            return Err(format!(
+                "{c:?} still running after {bound:?}: killed it\nprocesses:\n{ps}"
+            ));
+        }
+    };
+    Ok(Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
@@ -463,8 +556,7 @@ pub fn image(name: &str, args: &[&str]) -> PathBuf {
         let st = Command::new(&script)
             .args(args)
             .arg(&out)
-            .status()
-            .expect("running scripts/build-image");
+            .bounded_status_for(Duration::from_secs(1200));
         assert!(st.success(), "scripts/build-image {args:?} failed");
     }
     out

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+use super::Bounded;
 use serde_json::Value;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -184,8 +186,7 @@ impl NetNs {
         }
         let o = ns
             .wrap(Command::new("ip").args(["link", "set", "lo", "up"]))
-            .output()
-            .unwrap();
+            .bounded();
         assert!(o.status.success(), "ip link set lo up: {o:?}");
         ns
     }
@@ -360,8 +361,7 @@ impl Registry {
             Auth::Basic { user, password } => {
                 let o = Command::new("htpasswd")
                     .args(["-Bbn", &user, &password])
-                    .output()
-                    .expect("running htpasswd");
+                    .bounded();
                 assert!(o.status.success(), "htpasswd -Bbn: {o:?}");
                 let file = d.join("htpasswd");
                 std::fs::write(&file, &o.stdout).unwrap();
@@ -381,8 +381,7 @@ impl Registry {
                     .arg(&key)
                     .arg("-out")
                     .arg(&cert)
-                    .output()
-                    .expect("running openssl req");
+                    .bounded();
                 assert!(o.status.success(), "openssl req -x509: {o:?}");
                 let (issuer, service) = ("ocishim-test-issuer", "ocishim-test-registry");
                 let script =
@@ -538,7 +537,7 @@ impl Registry {
     pub fn skopeo(&self, args: &[String]) -> Output {
         let mut c = Command::new("skopeo");
         c.args(args).stdin(Stdio::null());
-        self.in_ns(c).output().expect("running skopeo")
+        self.in_ns(c).bounded()
     }
 
     /// The raw manifest (or index) of REPO:TAG or REPO@DIGEST, read with skopeo.
