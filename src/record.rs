@@ -328,8 +328,42 @@ pub struct Ext {
     /// the log could not be written (a full disk), over all of the container's runs.
     #[serde(default)]
     pub log_lines_dropped: u64,
-    /// The full validated config, to recreate the container on `start`.
-    pub config: Option<ContainerConfig>,
+    /// The full validated config, to recreate the container on `start` ([`Ext::config`]).
+    #[serde(rename = "Config")]
+    pub stored_config: Option<StoredConfig>,
+}
+
+impl Ext {
+    /// The stored config, parsed now (None when there is none or it does not parse).
+    pub fn config(&self) -> Option<ContainerConfig> {
+        self.stored_config.as_ref().and_then(StoredConfig::get)
+    }
+
+    pub fn set_config(&mut self, cfg: &ContainerConfig) {
+        self.stored_config = Some(StoredConfig::new(cfg));
+    }
+}
+
+/// The validated config inside a record, kept as its JSON text until it is asked for: it
+/// is most of a record's parsing, and `ps` over a thousand records never needs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StoredConfig(Box<serde_json::value::RawValue>);
+
+impl StoredConfig {
+    pub fn new(cfg: &ContainerConfig) -> StoredConfig {
+        StoredConfig(serde_json::value::to_raw_value(cfg).expect("a config serializes"))
+    }
+
+    pub fn get(&self) -> Option<ContainerConfig> {
+        serde_json::from_str(self.0.get()).ok()
+    }
+}
+
+impl PartialEq for StoredConfig {
+    fn eq(&self, other: &StoredConfig) -> bool {
+        self.get() == other.get()
+    }
 }
 
 /// A process, as a PID with its start time (a reused PID is another process).
@@ -395,6 +429,100 @@ pub struct BriefExt {
     pub cgroups_path: String,
     pub monitor_pid: i32,
     pub monitor_start_time: u64,
+}
+
+/// What `ps` shows, filters on and refreshes of a record ([`Record::listed`]): the rest
+/// (the stored config, the host config's limits, the paths) is skipped by the parser,
+/// which keeps `ps` over a thousand records to one pass over small files.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Listed {
+    #[serde(rename = "ID")]
+    id: String,
+    created: String,
+    path: String,
+    #[serde(default)]
+    args: Vec<String>,
+    config: ListedConfig,
+    image: String,
+    name: String,
+    host_config: ListedHostConfig,
+    state: State,
+    ocishim: ListedExt,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedConfig {
+    image: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedHostConfig {
+    network_mode: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedExt {
+    runtime: String,
+    runtime_root: Option<String>,
+    cgroups_path: String,
+    monitor_pid: i32,
+    monitor_start_time: u64,
+    #[serde(default)]
+    monitor_gone: bool,
+    #[serde(default)]
+    creator: Option<Creator>,
+    #[serde(default)]
+    boot_id: String,
+}
+
+impl Record {
+    /// A record as `ps` needs it, parsed from its file's bytes: ID, name, times, command,
+    /// image, labels, network mode, state, and what the container layer's refresh reads
+    /// (runtime, cgroup, monitor, creator, boot id). Everything else is left empty: such
+    /// a record is for showing, never for writing back.
+    pub fn listed(bytes: &[u8]) -> serde_json::Result<Record> {
+        let l: Listed = serde_json::from_slice(bytes)?;
+        Ok(Record {
+            id: l.id,
+            created: l.created,
+            path: l.path,
+            args: l.args,
+            config: RecordConfig {
+                image: l.config.image,
+                labels: l.config.labels,
+                ..Default::default()
+            },
+            image: l.image,
+            name: l.name,
+            host_config: HostConfig {
+                network_mode: l.host_config.network_mode,
+                ..Default::default()
+            },
+            state: l.state,
+            network_settings: NetworkSettings::default(),
+            log_path: String::new(),
+            resolv_conf_path: String::new(),
+            hostname_path: String::new(),
+            hosts_path: String::new(),
+            ocishim: Ext {
+                runtime: l.ocishim.runtime,
+                runtime_root: l.ocishim.runtime_root,
+                cgroups_path: l.ocishim.cgroups_path,
+                monitor_pid: l.ocishim.monitor_pid,
+                monitor_start_time: l.ocishim.monitor_start_time,
+                monitor_gone: l.ocishim.monitor_gone,
+                creator: l.ocishim.creator,
+                boot_id: l.ocishim.boot_id,
+                ..Default::default()
+            },
+        })
+    }
 }
 
 impl Record {
@@ -494,7 +622,7 @@ impl Record {
             hostname_path: String::new(),
             hosts_path: String::new(),
             ocishim: Ext {
-                config: Some(cfg.clone()),
+                stored_config: Some(StoredConfig::new(cfg)),
                 ..Default::default()
             },
         };

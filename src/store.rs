@@ -10,7 +10,7 @@
 //! ```
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -192,6 +192,50 @@ impl Store {
     pub fn pid_file(&self, id: &str) -> PathBuf {
         self.bundle_dir(id).join("init.pid")
     }
+    /// The file the monitor holds an exclusive lock on while it lives ([`Store::hold_alive`]).
+    pub fn alive_path(&self, id: &str) -> PathBuf {
+        self.bundle_dir(id).join("monitor.alive")
+    }
+
+    /// Held by the monitor for its whole life: a lock on `monitor.alive`, made under a
+    /// temporary name and renamed into place locked, so that the file is never seen
+    /// unlocked while its monitor lives. The kernel drops the lock when the process dies,
+    /// however it dies: [`Store::alive_lock_held`] is then exact, with no PID to reuse.
+    pub fn hold_alive(&self, id: &str) -> io::Result<File> {
+        let path = self.alive_path(id);
+        let tmp = path.with_extension(format!("alive.{}", std::process::id()));
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&tmp)?;
+        // On the open file itself (not a guard that unlocks on drop): the lock lasts as
+        // long as this process holds the file.
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+        if let Err(e) = fs::rename(&tmp, &path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        Ok(f)
+    }
+
+    /// Whether the monitor of `id` lives, from its `monitor.alive` lock (open, try a
+    /// shared lock, close: a few microseconds, where /proc/PID/stat costs ten). None when
+    /// there is no such file (a monitor of an older ocishim, or none yet).
+    pub fn alive_lock_held(&self, id: &str) -> Option<bool> {
+        let fd = rustix::fs::open(
+            self.alive_path(id),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()?;
+        match rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockShared) {
+            Err(rustix::io::Errno::WOULDBLOCK) => Some(true),
+            Ok(()) => Some(false),
+            Err(_) => None,
+        }
+    }
 
     /// Bundles under `--root` whose container has no record (`gc`; a create writes its
     /// bundle after its record, rm removes it before).
@@ -359,21 +403,22 @@ impl Store {
     /// by a few threads: on the VMs measured, opening and reading a small file costs about
     /// 20 µs, most of `ps -a` over a thousand records.
     pub fn read_many(&self, ids: &[String]) -> Vec<Record> {
-        self.read_many_with(ids, &Some)
+        self.read_many_with(ids, &|bytes| serde_json::from_slice(bytes).ok())
     }
 
-    /// [`Store::read_many`], each record passed through `then` (`ps` refreshes it there,
-    /// which reads the monitor's /proc entry and the freezer: work spread over the same
-    /// threads as the reads).
+    /// [`Store::read_many`] with each record's bytes parsed by `then` (`ps` parses the
+    /// fields it shows and refreshes the record there, which reads the monitor's /proc
+    /// entry and the freezer: work spread over the same threads as the reads).
     pub fn read_many_with<T: Send>(
         &self,
         ids: &[String],
-        then: &(dyn Fn(Record) -> Option<T> + Sync),
+        then: &(dyn Fn(&[u8]) -> Option<T> + Sync),
     ) -> Vec<T> {
         let Ok(dir) = File::open(self.containers_dir()) else {
             return Vec::new();
         };
-        let read = |id: &String| -> Option<T> {
+        // One buffer per thread, reused from record to record.
+        let read = |buf: &mut Vec<u8>, id: &String| -> Option<T> {
             let rel = format!("{id}/config.v2.json");
             let fd = rustix::fs::openat(
                 &dir,
@@ -382,18 +427,25 @@ impl Store {
                 rustix::fs::Mode::empty(),
             )
             .ok()?;
-            let bytes = read_all(File::from(fd)).ok()?;
-            then(serde_json::from_slice(&bytes).ok()?)
+            buf.clear();
+            read_into(File::from(fd), buf).ok()?;
+            then(buf)
+        };
+        let part = |ids: &[String]| {
+            let mut buf = Vec::with_capacity(16384);
+            ids.iter()
+                .filter_map(|id| read(&mut buf, id))
+                .collect::<Vec<_>>()
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         if ids.len() < 64 || threads < 2 {
-            return ids.iter().filter_map(read).collect();
+            return part(ids);
         }
         let chunk = ids.len().div_ceil(threads);
         std::thread::scope(|s| {
             let parts: Vec<_> = ids
                 .chunks(chunk)
-                .map(|part| s.spawn(move || part.iter().filter_map(read).collect::<Vec<_>>()))
+                .map(|c| s.spawn(move || part(c)))
                 .collect();
             parts
                 .into_iter()
@@ -597,45 +649,75 @@ pub fn read_small(path: &Path) -> io::Result<Vec<u8>> {
     read_all(File::open(path)?)
 }
 
-fn read_all(mut f: File) -> io::Result<Vec<u8>> {
+fn read_all(f: File) -> io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(8192);
+    read_into(f, &mut buf)?;
+    Ok(buf)
+}
+
+/// The rest of `f` appended to `buf`, read straight into its spare capacity (no zeroing,
+/// and one `read` for a file that fits).
+fn read_into(f: File, buf: &mut Vec<u8>) -> io::Result<()> {
     loop {
         if buf.len() == buf.capacity() {
-            buf.reserve(buf.capacity());
+            buf.reserve(buf.capacity().max(8192));
         }
-        let len = buf.len();
-        buf.resize(buf.capacity(), 0);
-        match f.read(&mut buf[len..]) {
-            Ok(0) => {
-                buf.truncate(len);
-                return Ok(buf);
-            }
-            Ok(n) => buf.truncate(len + n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
-            Err(e) => return Err(e),
+        match rustix::io::read(&f, rustix::buffer::spare_capacity(buf)) {
+            Ok(0) => return Ok(()),
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
 /// A process's start time (clock ticks since boot), /proc/PID/stat field 22.
 pub fn process_start_time(pid: i32) -> Option<u64> {
+    process_stat(pid).map(|(_, start)| start)
+}
+
+/// A process's state letter (field 3) and start time (field 22), from one read.
+fn process_stat(pid: i32) -> Option<(u8, u64)> {
     // One read: `ps` checks a monitor per running container.
     let mut buf = [0u8; 1024];
     let path = format!("/proc/{pid}/stat");
     let s = std::str::from_utf8(crate::sys::read_small(Path::new(&path), &mut buf)?).ok()?;
-    // comm may contain spaces and parentheses: fields start after the last ')'.
-    let rest = &s[s.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    parse_stat(s)
 }
 
-/// True when `pid` is alive and is the same process that started at `start_time`.
+/// Fields 3 and 22 of a /proc/PID/stat line. comm (field 2) may hold spaces and
+/// parentheses: the fields after it start after the last ')'.
+fn parse_stat(s: &str) -> Option<(u8, u64)> {
+    let rest = s.get(s.rfind(')')? + 2..)?;
+    let mut fields = rest.split_whitespace();
+    let state = *fields.next()?.as_bytes().first()?;
+    Some((state, fields.nth(18)?.parse().ok()?))
+}
+
+/// True when `pid` is alive and is the same process that started at `start_time`. A
+/// zombie is not alive: it has exited (its parent has not reaped it yet), and a wait on
+/// its pidfd has already returned.
 pub fn process_alive(pid: i32, start_time: u64) -> bool {
-    pid > 0 && process_start_time(pid) == Some(start_time)
+    pid > 0
+        && process_stat(pid)
+            .is_some_and(|(state, start)| start == start_time && !matches!(state, b'Z' | b'X'))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_lines_give_state_and_start_time() {
+        let line = "4242 (a (b) c) Z 1 4242 4242 0 -1 4194560 75 0 0 0 0 0 0 0 20 0 1 0 \
+                    3005540 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0";
+        assert_eq!(parse_stat(line), Some((b'Z', 3005540)));
+        assert_eq!(parse_stat("12 (x) S 1"), None);
+        assert_eq!(parse_stat("garbage"), None);
+        let me = std::process::id() as i32;
+        let start = process_start_time(me).unwrap();
+        assert!(process_alive(me, start));
+        assert!(!process_alive(me, start + 1));
+    }
     use crate::config::{ContainerConfig, HostFacts, RawOptions};
 
     fn tmp_store() -> (Store, PathBuf) {

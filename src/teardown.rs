@@ -95,8 +95,7 @@ pub fn userns(store: &Store, id: &str) -> Result<(), TeardownError> {
 /// overlay, or the idmapped mount of a `--rootfs` directory with `--userns auto`.
 pub fn has_own_rootfs(rec: &Record) -> bool {
     rec.ocishim
-        .config
-        .as_ref()
+        .config()
         .is_some_and(|c| c.from_image || c.userns == crate::config::UsernsMode::Auto)
 }
 
@@ -240,8 +239,7 @@ pub fn all(scope: &Scope, rec: &Record) -> Result<(), TeardownError> {
             let auto = rec.ocishim.userns_base.is_some()
                 || rec
                     .ocishim
-                    .config
-                    .as_ref()
+                    .config()
                     .is_some_and(|c| c.userns == crate::config::UsernsMode::Auto);
             let range = if auto {
                 userns(scope.store, &rec.id)

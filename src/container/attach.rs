@@ -162,7 +162,7 @@ pub fn logs(ctx: &Context, query: &str, opts: &LogsOpts) -> Result<(), Error> {
             opts.print(e);
         }
     }
-    let mfd = if opts.follow && monitor_alive(&rec) {
+    let mfd = if opts.follow && monitor_alive(&ctx.store, &rec) {
         sys::pidfd_open(rec.ocishim.monitor_pid).ok().flatten()
     } else {
         None

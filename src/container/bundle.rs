@@ -136,13 +136,12 @@ pub fn set_paths(ctx: &Context, rec: &mut Record) {
     rec.hostname_path = dir.join("hostname").display().to_string();
     rec.hosts_path = dir.join("hosts").display().to_string();
     rec.ocishim.bundle = ctx.store.bundle_dir(&id).display().to_string();
-    rec.ocishim.cgroups_path = rec
-        .ocishim
-        .config
+    let cfg = rec.ocishim.config();
+    rec.ocishim.cgroups_path = cfg
         .as_ref()
         .map(|c| cgroups_path(c, &id))
         .unwrap_or_default();
-    if let Some(c) = &rec.ocishim.config {
+    if let Some(c) = &cfg {
         rec.ocishim.rootfs = c.rootfs.display().to_string();
     }
 }

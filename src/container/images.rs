@@ -338,7 +338,7 @@ fn in_use(ctx: &Context) -> Result<Vec<(String, String)>, Error> {
         .list()?
         .into_iter()
         .filter_map(|r| {
-            let id = r.ocishim.config.as_ref()?.image_id.clone()?;
+            let id = r.ocishim.config()?.image_id?;
             Some((id, r.id))
         })
         .collect())

@@ -88,9 +88,12 @@ pub fn now() -> String {
     crate::log_file::format_time(SystemTime::now())
 }
 
-/// Whether the record's monitor is alive.
-pub fn monitor_alive(rec: &Record) -> bool {
-    store::process_alive(rec.ocishim.monitor_pid, rec.ocishim.monitor_start_time)
+/// Whether the record's monitor is alive: its `monitor.alive` lock held (the usual case,
+/// cheap), else its PID with the recorded start time.
+pub fn monitor_alive(store: &store::Store, rec: &Record) -> bool {
+    rec.ocishim.monitor_pid > 0
+        && (store.alive_lock_held(&rec.id) == Some(true)
+            || store::process_alive(rec.ocishim.monitor_pid, rec.ocishim.monitor_start_time))
 }
 
 /// What the container's cgroup freezer says (None without a cgroup path or freezer file).
@@ -133,7 +136,7 @@ pub fn refresh(ctx: &Context, mut rec: Record, query_runtime: bool) -> Record {
     if !live {
         return rec;
     }
-    let alive = monitor_alive(&rec);
+    let alive = monitor_alive(&ctx.store, &rec);
     rec.ocishim.monitor_gone = !alive;
     // Paused is not recorded by pause/resume: the container's cgroup freezer says it (one
     // small file read), so it is true whoever paused the container.
@@ -181,22 +184,26 @@ pub fn inspect(ctx: &Context, query: &str) -> Result<serde_json::Value, Error> {
 }
 
 /// `ps`: the records as of now, newest first; running or paused ones only unless `all`.
+/// Each carries what `ps` shows ([`Record::listed`]), not the whole record.
 /// With `names`, only containers whose name it accepts, found through the name index
 /// without reading the other records.
 pub fn list(
     ctx: &Context,
     all: bool,
     names: Option<&(dyn Fn(&str) -> bool + Sync)>,
-) -> Result<Vec<Record>, Error> {
+) -> Result<Vec<Box<Record>>, Error> {
     let ids = match names {
         Some(keep) => ctx.store.ids_named(keep)?,
         None => ctx.store.ids()?,
     };
-    let keep = |r: Record| {
+    let keep = |bytes: &[u8]| {
+        let r = Record::listed(bytes).ok()?;
         if !names.is_none_or(|keep| keep(r.short_name())) {
             return None;
         }
-        Some(refresh(ctx, r, false)).filter(|r| all || r.state.status.is_running())
+        let r = refresh(ctx, r, false);
+        // Boxed: a record is over a kilobyte, and a thousand are gathered and sorted.
+        (all || r.state.status.is_running()).then(|| Box::new(r))
     };
     let mut recs = ctx.store.read_many_with(&ids, &keep);
     // Newest first, as docker.
@@ -212,7 +219,8 @@ fn running_container(ctx: &Context, query: &str) -> Result<(String, bool, Runtim
     if let Ok(b) = ctx.store.read_as::<Brief>(&id) {
         if b.state.status.is_running()
             && b.ocishim.monitor_pid > 0
-            && store::process_alive(b.ocishim.monitor_pid, b.ocishim.monitor_start_time)
+            && (ctx.store.alive_lock_held(&b.id) == Some(true)
+                || store::process_alive(b.ocishim.monitor_pid, b.ocishim.monitor_start_time))
         {
             let paused = frozen(ctx, &b.ocishim.cgroups_path).unwrap_or(b.state.paused);
             let root = b.ocishim.runtime_root.map(PathBuf::from);

@@ -45,7 +45,7 @@ pub fn remove(ctx: &Context, query: &str, force: bool) -> Result<Option<String>,
             rec.ocishim.monitor_start_time = start_time;
         }
     }
-    let alive = monitor_alive(&rec);
+    let alive = monitor_alive(&ctx.store, &rec);
     if alive || live {
         if let Ok(rt) = &rt {
             // A container that is not running any more refuses the kill: that is fine.

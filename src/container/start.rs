@@ -27,18 +27,17 @@ pub fn run(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<Stri
 pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
     let id = ctx.store.resolve(query)?;
     let rec = ctx.store.read(&id)?;
-    if rec.state.status.is_running() && monitor_alive(&rec) {
+    if rec.state.status.is_running() && monitor_alive(&ctx.store, &rec) {
         return Ok(rec.id);
     }
-    if rec.state.status == Status::Created && monitor_alive(&rec) {
+    if rec.state.status == Status::Created && monitor_alive(&ctx.store, &rec) {
         let rb = existing(ctx, &rec, true);
         return runtime_start(ctx, &rec, None, rb);
     }
     // Nothing of the runtime's exists: set it up again from the stored config.
     let cfg = rec
         .ocishim
-        .config
-        .clone()
+        .config()
         .ok_or_else(|| Error::NoStoredConfig(id.clone()))?;
     // An image's overlay stays mounted until rm; after a reboot it is made again (and the
     // user is read from the image's layers meanwhile).

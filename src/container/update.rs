@@ -16,8 +16,7 @@ pub fn update(ctx: &Context, query: &str, raw: &RawOptions) -> Result<String, Er
     let rec = ctx.store.read(&id)?;
     let mut cfg = rec
         .ocishim
-        .config
-        .clone()
+        .config()
         .ok_or_else(|| Error::NoStoredConfig(id.clone()))?;
     let new = raw.resources_over(&cfg.resources, &HostFacts::detect())?;
     let cg = ctx.cgroup(&rec.ocishim.cgroups_path);
@@ -36,7 +35,7 @@ pub fn update(ctx: &Context, query: &str, raw: &RawOptions) -> Result<String, Er
     }
     ctx.store.update(&id, |r| {
         r.host_config.set_resources(&cfg.resources);
-        r.ocishim.config = Some(cfg.clone());
+        r.ocishim.set_config(&cfg);
     })?;
     Ok(id)
 }

@@ -273,6 +273,11 @@ fn monitor(
         }
     }
     let store = scope.store;
+    // Held until this process ends: how `ps` tells that this monitor lives.
+    let _alive = store
+        .hold_alive(id)
+        .map_err(|e| tracing::warn!(%id, "monitor.alive: {e}"))
+        .ok();
     let pid = std::fs::read(store.pid_file(id))
         .ok()
         .and_then(|b| protocol::parse_pid(&b))
