@@ -456,20 +456,66 @@ impl Store {
 
     /// IDs of the containers whose name `keep` accepts, from the name index alone (no
     /// record is read: `ps --filter name=...` over many containers reads only its matches).
-    pub fn ids_named(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, StoreError> {
+    /// With `recorded`, only those whose record exists (a name is reserved just before its
+    /// record is written; a create killed in between leaves a name for gc). Each name is
+    /// read (and each record looked up) relative to its directory, by a few threads when
+    /// there are many: the invoker lists its containers this way before every cleanup.
+    pub fn ids_named(
+        &self,
+        keep: &(dyn Fn(&str) -> bool + Sync),
+        recorded: bool,
+    ) -> Result<Vec<String>, StoreError> {
         let d = self.names_dir();
         let rd = match fs::read_dir(&d) {
             Ok(rd) => rd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err("listing", &d)(e)),
         };
-        Ok(rd
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_str().is_some_and(keep))
-            .filter_map(|e| read_name(&e.path()).ok())
-            .map(|owner| name_owner(&owner).0)
-            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
-            .collect())
+        let names: Vec<String> = rd
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| keep(n))
+            .collect();
+        let names_fd = File::open(&d).map_err(io_err("opening", &d))?;
+        let containers = File::open(self.containers_dir()).ok();
+        let id_of = |name: &String| -> Option<String> {
+            let owner = match rustix::fs::readlinkat(&names_fd, name.as_str(), Vec::new()) {
+                Ok(target) => target.into_bytes(),
+                // A name file of an older ocishim (the owner as its content).
+                Err(rustix::io::Errno::INVAL) => fs::read(d.join(name)).ok()?,
+                Err(_) => return None,
+            };
+            let id = name_owner(&owner).0;
+            if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            if recorded {
+                let rel = format!("{id}/config.v2.json");
+                let dir = containers.as_ref()?;
+                rustix::fs::accessat(
+                    dir,
+                    rel.as_str(),
+                    rustix::fs::Access::EXISTS,
+                    rustix::fs::AtFlags::empty(),
+                )
+                .ok()?;
+            }
+            Some(id)
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        if names.len() < 256 || threads < 2 {
+            return Ok(names.iter().filter_map(id_of).collect());
+        }
+        let chunk = names.len().div_ceil(threads);
+        Ok(std::thread::scope(|s| {
+            let parts: Vec<_> = names
+                .chunks(chunk)
+                .map(|c| s.spawn(|| c.iter().filter_map(id_of).collect::<Vec<_>>()))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        }))
     }
 
     /// Container directories without a record (a create writes its record right after
@@ -846,6 +892,67 @@ mod tests {
         drop(held);
         drop(try_lock().unwrap());
         fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn names_listing_and_the_listed_view() {
+        let (s, base) = tmp_store();
+        let c = cfg();
+        // 300 names (the threaded path), every third without a record yet.
+        let mut recorded = Vec::new();
+        for i in 0..300 {
+            let id = new_id();
+            let name = format!("wsk{i:03}");
+            s.reserve_name(&name, &id).unwrap();
+            if i % 3 != 0 {
+                fs::create_dir_all(s.container_dir(&id)).unwrap();
+                s.write(&Record::new(&id, &name, &c, "2026-01-01".into()))
+                    .unwrap();
+                recorded.push(id);
+            }
+        }
+        s.reserve_name("other", &new_id()).unwrap();
+        let wsk = |n: &str| n.starts_with("wsk");
+        let mut got = s.ids_named(&wsk, true).unwrap();
+        got.sort();
+        recorded.sort();
+        assert_eq!(got, recorded);
+        assert_eq!(s.ids_named(&wsk, false).unwrap().len(), 300);
+        // The listed view carries what ps shows and refresh reads, the same as the record.
+        let full = s.read(&recorded[0]).unwrap();
+        let listed = Record::listed(&fs::read(s.record_path(&recorded[0])).unwrap()).unwrap();
+        assert_eq!(
+            (
+                &listed.id,
+                &listed.name,
+                &listed.created,
+                &listed.path,
+                &listed.args
+            ),
+            (&full.id, &full.name, &full.created, &full.path, &full.args)
+        );
+        assert_eq!(listed.state, full.state);
+        assert_eq!(listed.config.image, full.config.image);
+        assert_eq!(
+            listed.host_config.network_mode,
+            full.host_config.network_mode
+        );
+        assert_eq!(listed.ocishim.cgroups_path, full.ocishim.cgroups_path);
+        assert!(listed.ocishim.stored_config.is_none() && full.ocishim.config().is_some());
+        let _ = fs::remove_dir_all(base);
+    }
+
+    #[test]
+    fn the_alive_lock_is_held_while_its_holder_keeps_it() {
+        let (s, base) = tmp_store();
+        let id = new_id();
+        fs::create_dir_all(s.bundle_dir(&id)).unwrap();
+        assert_eq!(s.alive_lock_held(&id), None);
+        let held = s.hold_alive(&id).unwrap();
+        assert_eq!(s.alive_lock_held(&id), Some(true));
+        drop(held);
+        assert_eq!(s.alive_lock_held(&id), Some(false));
+        let _ = fs::remove_dir_all(base);
     }
 
     #[test]

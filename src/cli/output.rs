@@ -69,10 +69,8 @@ pub fn ps(
     // The OpenWhisk invoker's cleanup listing (`ps -aq --no-trunc --filter name=PREFIX`):
     // the IDs come from the name index alone, not from the records (not in creation order).
     if quiet && all && filter.only_names() {
-        for id in ctx.store.ids_named(&by_name)? {
-            if ctx.store.record_path(&id).exists() {
-                let _ = writeln!(out, "{}", if no_trunc { &id[..] } else { &id[..12] });
-            }
+        for id in ctx.store.ids_named(&by_name, true)? {
+            let _ = writeln!(out, "{}", if no_trunc { &id[..] } else { &id[..12] });
         }
         return Ok(0);
     }

@@ -193,7 +193,7 @@ pub fn list(
     names: Option<&(dyn Fn(&str) -> bool + Sync)>,
 ) -> Result<Vec<Box<Record>>, Error> {
     let ids = match names {
-        Some(keep) => ctx.store.ids_named(keep)?,
+        Some(keep) => ctx.store.ids_named(keep, false)?,
         None => ctx.store.ids()?,
     };
     let keep = |bytes: &[u8]| {
