@@ -462,19 +462,25 @@ fn read_all(path: &std::path::Path) -> std::io::Result<Vec<(String, String, Stri
     Ok(out)
 }
 
+/// The json-file bytes the writer makes of `writes` (stdout's partial line finished first).
+fn written(writes: &[(bool, Vec<u8>)]) -> Vec<u8> {
+    let mut w = LogWriter::new(Vec::new());
+    for (err, data) in writes {
+        w.write(if *err { Stream::Stderr } else { Stream::Stdout }, data)
+            .unwrap();
+    }
+    w.finish(Stream::Stdout).unwrap();
+    w.finish(Stream::Stderr).unwrap();
+    w.into_inner()
+}
+
 proptest! {
     #![proptest_config(config(64))]
 
     #[test]
     fn log_writer_reader_round_trip(writes in log_writes()) {
         let before = SystemTime::now() - Duration::from_secs(1);
-        let mut w = LogWriter::new(Vec::new());
-        for (err, data) in &writes {
-            w.write(if *err { Stream::Stderr } else { Stream::Stdout }, data).unwrap();
-        }
-        w.finish(Stream::Stdout).unwrap();
-        w.finish(Stream::Stderr).unwrap();
-        let bytes = w.into_inner();
+        let bytes = written(&writes);
         let after = SystemTime::now() + Duration::from_secs(1);
 
         let dir = tempfile::tempdir().unwrap();
@@ -505,13 +511,7 @@ proptest! {
 
     #[test]
     fn log_reader_follows_a_growing_file(writes in log_writes(), cut in any::<prop::sample::Index>()) {
-        let mut w = LogWriter::new(Vec::new());
-        for (err, data) in &writes {
-            w.write(if *err { Stream::Stderr } else { Stream::Stdout }, data).unwrap();
-        }
-        w.finish(Stream::Stdout).unwrap();
-        w.finish(Stream::Stderr).unwrap();
-        let bytes = w.into_inner();
+        let bytes = written(&writes);
         let cut = if bytes.is_empty() { 0 } else { cut.index(bytes.len() + 1) };
 
         let dir = tempfile::tempdir().unwrap();

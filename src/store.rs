@@ -212,12 +212,20 @@ impl Store {
             .open(&tmp)?;
         // On the open file itself (not a guard that unlocks on drop): the lock lasts as
         // long as this process holds the file.
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
-        if let Err(e) = fs::rename(&tmp, &path) {
+        let placed = rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(io::Error::from)
+            .and_then(|()| fs::rename(&tmp, &path));
+        if let Err(e) = placed {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
         Ok(f)
+    }
+
+    /// Whether the monitor of `id` (PID `pid`, started at `start_time`) lives: its
+    /// `monitor.alive` lock held (the usual case, cheap), else the PID with that start time.
+    pub fn monitor_alive(&self, id: &str, pid: i32, start_time: u64) -> bool {
+        pid > 0 && (self.alive_lock_held(id) == Some(true) || process_alive(pid, start_time))
     }
 
     /// Whether the monitor of `id` lives, from its `monitor.alive` lock (open, try a
@@ -478,13 +486,7 @@ impl Store {
         let names_fd = File::open(&d).map_err(io_err("opening", &d))?;
         let containers = File::open(self.containers_dir()).ok();
         let id_of = |name: &String| -> Option<String> {
-            let owner = match rustix::fs::readlinkat(&names_fd, name.as_str(), Vec::new()) {
-                Ok(target) => target.into_bytes(),
-                // A name file of an older ocishim (the owner as its content).
-                Err(rustix::io::Errno::INVAL) => fs::read(d.join(name)).ok()?,
-                Err(_) => return None,
-            };
-            let id = name_owner(&owner).0;
+            let id = name_owner(&read_name_at(&names_fd, Path::new(name)).ok()?).0;
             if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return None;
             }
@@ -655,10 +657,23 @@ const REMOVING: &str = ".removing-";
 /// A name entry's content: a symlink's target (made whole and exclusively by
 /// `symlink(2)`, read in one call), or a regular file's bytes (names reserved before).
 fn read_name(path: &Path) -> io::Result<Vec<u8>> {
-    match fs::read_link(path) {
-        Ok(target) => Ok(target.into_os_string().into_encoded_bytes()),
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => fs::read(path),
-        Err(e) => Err(e),
+    read_name_at(rustix::fs::CWD, path)
+}
+
+/// [`read_name`] of `name` relative to the directory `dir` (one path walk shorter).
+fn read_name_at(dir: impl std::os::fd::AsFd, name: &Path) -> io::Result<Vec<u8>> {
+    match rustix::fs::readlinkat(&dir, name, Vec::new()) {
+        Ok(target) => Ok(target.into_bytes()),
+        Err(rustix::io::Errno::INVAL) => {
+            let fd = rustix::fs::openat(
+                &dir,
+                name,
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )?;
+            read_all(File::from(fd))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -912,12 +927,20 @@ mod tests {
             }
         }
         s.reserve_name("other", &new_id()).unwrap();
+        // A name file of an older ocishim: the ID as a regular file's content.
+        let old = new_id();
+        fs::write(s.names_dir().join("wsk-old"), &old).unwrap();
+        fs::create_dir_all(s.container_dir(&old)).unwrap();
+        s.write(&Record::new(&old, "wsk-old", &c, "2026-01-01".into()))
+            .unwrap();
+        recorded.push(old.clone());
+        assert_eq!(s.resolve("wsk-old").unwrap(), old);
         let wsk = |n: &str| n.starts_with("wsk");
         let mut got = s.ids_named(&wsk, true).unwrap();
         got.sort();
         recorded.sort();
         assert_eq!(got, recorded);
-        assert_eq!(s.ids_named(&wsk, false).unwrap().len(), 300);
+        assert_eq!(s.ids_named(&wsk, false).unwrap().len(), 301);
         // The listed view carries what ps shows and refresh reads, the same as the record.
         let full = s.read(&recorded[0]).unwrap();
         let listed = Record::listed(&fs::read(s.record_path(&recorded[0])).unwrap()).unwrap();

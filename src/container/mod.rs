@@ -88,12 +88,13 @@ pub fn now() -> String {
     crate::log_file::format_time(SystemTime::now())
 }
 
-/// Whether the record's monitor is alive: its `monitor.alive` lock held (the usual case,
-/// cheap), else its PID with the recorded start time.
+/// Whether the record's monitor is alive ([`store::Store::monitor_alive`]).
 pub fn monitor_alive(store: &store::Store, rec: &Record) -> bool {
-    rec.ocishim.monitor_pid > 0
-        && (store.alive_lock_held(&rec.id) == Some(true)
-            || store::process_alive(rec.ocishim.monitor_pid, rec.ocishim.monitor_start_time))
+    store.monitor_alive(
+        &rec.id,
+        rec.ocishim.monitor_pid,
+        rec.ocishim.monitor_start_time,
+    )
 }
 
 /// What the container's cgroup freezer says (None without a cgroup path or freezer file).
@@ -218,9 +219,9 @@ fn running_container(ctx: &Context, query: &str) -> Result<(String, bool, Runtim
     // would conclude for it (paused from the freezer, no runtime query).
     if let Ok(b) = ctx.store.read_as::<Brief>(&id) {
         if b.state.status.is_running()
-            && b.ocishim.monitor_pid > 0
-            && (ctx.store.alive_lock_held(&b.id) == Some(true)
-                || store::process_alive(b.ocishim.monitor_pid, b.ocishim.monitor_start_time))
+            && ctx
+                .store
+                .monitor_alive(&b.id, b.ocishim.monitor_pid, b.ocishim.monitor_start_time)
         {
             let paused = frozen(ctx, &b.ocishim.cgroups_path).unwrap_or(b.state.paused);
             let root = b.ocishim.runtime_root.map(PathBuf::from);

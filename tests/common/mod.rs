@@ -459,7 +459,7 @@ pub trait Bounded {
 
 impl Bounded for Command {
     fn bounded(&mut self) -> Output {
-        run_bounded(self, true, COMMAND_BOUND).unwrap_or_else(|e| panic!("{e}"))
+        run_bounded(self, true, None, COMMAND_BOUND).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn bounded_status(&mut self) -> std::process::ExitStatus {
@@ -467,22 +467,36 @@ impl Bounded for Command {
     }
 
     fn bounded_status_for(&mut self, bound: Duration) -> std::process::ExitStatus {
-        run_bounded(self, false, bound)
+        run_bounded(self, false, None, bound)
             .unwrap_or_else(|e| panic!("{e}"))
             .status
     }
 
     fn try_bounded(&mut self) -> Option<Output> {
-        run_bounded(self, true, COMMAND_BOUND).ok()
+        run_bounded(self, true, None, COMMAND_BOUND).ok()
     }
 }
 
-fn run_bounded(c: &mut Command, capture: bool, bound: Duration) -> Result<Output, String> {
-    use std::io::Read;
+/// Run `c` to completion within `bound`: its output captured with `capture`, `input` on its
+/// stdin when given. Past the bound the child is killed by its PID and the error names the
+/// command and lists the host's processes.
+pub fn run_bounded(
+    c: &mut Command,
+    capture: bool,
+    input: Option<&[u8]>,
+    bound: Duration,
+) -> Result<Output, String> {
+    use std::io::{Read, Write};
     if capture {
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
+    if input.is_some() {
+        c.stdin(Stdio::piped());
+    }
     let mut child = c.spawn().map_err(|e| format!("cannot run {c:?}: {e}"))?;
+    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+        let _ = stdin.write_all(data);
+    }
     let drain = |r: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::Bounded;
+use crate::common::Bounded;
 use serde_json::Value;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -747,59 +747,7 @@ fn parse_access_line(l: &str) -> Option<Request> {
 /// Run a command to completion within `limit` (its stdout and stderr captured, `input` on
 /// its stdin when given); past the limit it is killed by its PID and the test fails.
 pub fn output_within(cmd: &mut Command, input: Option<&[u8]>, limit: Duration) -> Output {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    if input.is_some() {
-        cmd.stdin(Stdio::piped());
-    }
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
-        let _ = stdin.write_all(data);
-    }
-    let pipe = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = pipe(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let err = pipe(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-            let _ = child.wait();
-            let (o, e) = (out.join().unwrap(), err.join().unwrap());
-            panic!(
-                "{cmd:?} did not finish within {limit:?} (killed)\nstdout: {}\nstderr: {}",
-                String::from_utf8_lossy(&o),
-                String::from_utf8_lossy(&e)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+    crate::common::run_bounded(cmd, true, input, limit).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// GET PATH on 127.0.0.1:PORT (HTTP/1.0, 2 s timeouts): the status code, None when no answer.
