@@ -138,6 +138,15 @@ pub fn refresh(ctx: &Context, mut rec: Record, query_runtime: bool) -> Record {
         return rec;
     }
     let alive = monitor_alive(&ctx.store, &rec);
+    if !alive {
+        // The monitor records the exit and then ends: the record read before it was seen
+        // gone may predate that write. Read it again, now that it can write nothing more.
+        if let Ok(now) = ctx.store.read(&rec.id) {
+            if !now.state.status.has_runtime_state() {
+                return now;
+            }
+        }
+    }
     rec.ocishim.monitor_gone = !alive;
     // Paused is not recorded by pause/resume: the container's cgroup freezer says it (one
     // small file read), so it is true whoever paused the container.
