@@ -299,6 +299,54 @@ fn dns_and_hosts_files_follow_the_options() {
     env.assert_empty();
 }
 
+/// Wait (bounded) until host link `name` is gone: a namespace nothing holds any more is
+/// destroyed by the kernel shortly after, with the veths in it.
+fn wait_link_gone(name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ocishim::network::bridge::link_exists(name).unwrap() {
+        assert!(Instant::now() < deadline, "{name} still exists after 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_bridge_namespace_is_no_host_mount_and_is_made_again_on_restart() {
+    let env = Env::new();
+    let id = env.run_d(&[], &["httpd", "-f", "-p", "8080", "-h", "/etc"]);
+    // Nothing in the host's mount table: the runtime reads it on every create and start,
+    // so a mount per container would make each start slower than the last.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&id), "a mount names {id}: {mounts}");
+    assert!(
+        !mounts.contains(&env.root.display().to_string()),
+        "a mount under --root: {mounts}"
+    );
+    let v = env.inspect(&id);
+    let pid = v["State"]["Pid"].as_i64().unwrap();
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_ne!(ns, std::fs::read_link("/proc/self/ns/net").unwrap());
+    let ip = endpoint(&env, &id, "bridge")["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(http_get(&ip, "/hostname").ends_with(&format!("{}\n", &id[..12])));
+    // The container ends: its namespace and veth go with it; the address stays its own.
+    env.ok(&["kill", "-s", "KILL", &id]);
+    env.wait_exited(&id, Duration::from_secs(20));
+    let veth = ocishim::network::host_if(&id);
+    wait_link_gone(&veth);
+    // docker start: a new namespace and veth, the same address, answering there.
+    env.ok(&["start", &id]);
+    assert!(ocishim::network::bridge::link_exists(&veth).unwrap());
+    let again = endpoint(&env, &id, "bridge");
+    assert_eq!(again["IPAddress"], ip.as_str(), "{again}");
+    let pid2 = env.inspect(&id)["State"]["Pid"].as_i64().unwrap();
+    assert_ne!(pid, pid2);
+    assert!(http_get(&ip, "/hostname").ends_with(&format!("{}\n", &id[..12])));
+    env.ok(&["rm", "-f", &id]);
+    env.assert_gone(&id, &[]);
+}
+
 #[test]
 fn prune_removes_what_a_lost_record_left() {
     let env = Env::new();
@@ -306,7 +354,8 @@ fn prune_removes_what_a_lost_record_left() {
     let v = env.inspect(&id);
     let mpid = v["Ocishim"]["MonitorPid"].as_i64().unwrap() as i32;
     // Lose the record as a crash would: the monitor dies, the container is killed through
-    // the runtime, the record directory disappears. Namespace, veth and address remain.
+    // the runtime, the record directory disappears. The address remains; the namespace,
+    // which only the container's processes held, goes with them, and its veth with it.
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(mpid),
         nix::sys::signal::Signal::SIGKILL,
@@ -324,8 +373,7 @@ fn prune_removes_what_a_lost_record_left() {
     std::fs::remove_dir_all(env.data_root.join("containers").join(&id)).unwrap();
     std::fs::remove_dir_all(env.root.join("containers").join(&id)).unwrap();
     let veth = ocishim::network::host_if(&id);
-    assert!(ocishim::network::bridge::link_exists(&veth).unwrap());
-    assert!(env.root.join("netns").join(&id).exists());
+    wait_link_gone(&veth);
     // Another installation's container (its own root and bridge) is not touched.
     let other = Env::new();
     let keep = other.run_d(&[], &["sleep", "1000"]);
@@ -334,10 +382,7 @@ fn prune_removes_what_a_lost_record_left() {
     let gone = format!("osbg{}", &ocishim::store::new_id()[..8]);
     ocishim::network::firewall::add_bridge(&gone, "10.216.0.0/24".parse().unwrap(), false).unwrap();
     let out = env.ok(&["network", "prune"]);
-    assert!(
-        out.contains("namespace") && out.contains("address"),
-        "{out}"
-    );
+    assert!(out.contains(&format!("of {id} on bridge")), "{out}");
     assert!(
         out.contains(&format!("forwarding rules of {gone}")),
         "{out}"
@@ -387,11 +432,12 @@ fn a_full_subnet_is_125_and_leaves_nothing() {
         1,
         "only the first container exists"
     );
-    let netns: Vec<_> = std::fs::read_dir(env.root.join("netns"))
-        .unwrap()
-        .flatten()
-        .collect();
-    assert_eq!(netns.len(), 1, "no namespace left by the refused run");
+    let ipam = std::fs::read_to_string(env.root.join(format!("ipam/{net}.json"))).unwrap();
+    assert_eq!(
+        ipam.matches(&a).count(),
+        1,
+        "only the first address: {ipam}"
+    );
     env.ok(&["rm", "-f", &a]);
     env.ok(&["network", "rm", &net]);
     env.assert_gone(&a, &[]);

@@ -36,8 +36,14 @@ pub fn build_spec(
         etc: Some(etc),
         cgroups_path: cgroups_path(cfg, &rec.id),
         cgroup_ns: sys::has_cgroup_ns(),
-        netns: (!sandbox.is_empty() && cfg.network != NetworkMode::None)
-            .then(|| PathBuf::from(sandbox)),
+        netns: match &cfg.network {
+            NetworkMode::None | NetworkMode::Host => None,
+            // The namespace this process made and holds (see network::netns); `spec`,
+            // which makes none, shows the sandbox's name.
+            NetworkMode::Bridge(_) => crate::network::netns::held(&rec.id)
+                .or_else(|| (!sandbox.is_empty()).then(|| PathBuf::from(sandbox))),
+            NetworkMode::Container(_) => (!sandbox.is_empty()).then(|| PathBuf::from(sandbox)),
+        },
         bounding: crate::config::bounding_caps(),
         seccomp_host: crate::security::seccomp::Host::detect(),
         userns_base: rec.ocishim.userns_base,

@@ -95,13 +95,9 @@ fn plan_network(ctx: &Context, cfg: &ContainerConfig) -> Result<NetPlan, Error> 
             if !t.state.running {
                 return Err(Error::JoinNotRunning(tid));
             }
-            let sandbox = if t.network_settings.sandbox_key.is_empty() {
-                format!("/proc/{}/ns/net", t.state.pid)
-            } else {
-                t.network_settings.sandbox_key.clone()
-            };
+            // Its init's namespace: a bridge network's namespace has no file of its own.
             NetPlan::Join(JoinTarget {
-                sandbox,
+                sandbox: format!("/proc/{}/ns/net", t.state.pid),
                 hosts: t.hosts_path.clone(),
                 resolv: t.resolv_conf_path.clone(),
             })
@@ -440,6 +436,36 @@ fn attach_network<'a>(
     rec: &mut Record,
     rb: &mut Rollback<'a>,
 ) -> Result<(), Error> {
+    attach_network_again(ctx, net, rec, rb, false)
+}
+
+/// The network step of `start` of an exited container: a bridge network's namespace
+/// went with the container's processes, a joined container's init may have changed.
+/// `rb` already undoes the network (see [`existing`]). The record is updated.
+pub(super) fn reattach_network<'a>(
+    ctx: &'a Context,
+    cfg: &ContainerConfig,
+    rec: &mut Record,
+    rb: &mut Rollback<'a>,
+) -> Result<(), Error> {
+    let net = plan_network(ctx, cfg)?;
+    attach_network_again(ctx, net, rec, rb, true)?;
+    let settings = rec.network_settings.clone();
+    let (hosts, resolv) = (rec.hosts_path.clone(), rec.resolv_conf_path.clone());
+    ctx.store.update(&rec.id, |r| {
+        r.network_settings = settings;
+        (r.hosts_path, r.resolv_conf_path) = (hosts, resolv);
+    })?;
+    Ok(())
+}
+
+fn attach_network_again<'a>(
+    ctx: &'a Context,
+    net: NetPlan,
+    rec: &mut Record,
+    rb: &mut Rollback<'a>,
+    again: bool,
+) -> Result<(), Error> {
     match net {
         NetPlan::Join(target) => {
             rec.network_settings.sandbox_key = target.sandbox;
@@ -447,8 +473,13 @@ fn attach_network<'a>(
             rec.resolv_conf_path = target.resolv;
         }
         NetPlan::Bridge(def) => {
-            let a = ctx.networks.attach(&def, &rec.id)?;
-            rec.network_settings.sandbox_key = a.netns.display().to_string();
+            let a = if again {
+                let old = std::path::PathBuf::from(&rec.network_settings.sandbox_key);
+                rec.network_settings.networks.clear();
+                ctx.networks.reattach(&def, &rec.id, &old)?
+            } else {
+                ctx.networks.attach(&def, &rec.id)?
+            };
             rec.network_settings.networks.insert(
                 a.network.clone(),
                 EndpointSettings {
@@ -459,10 +490,12 @@ fn attach_network<'a>(
                 },
             );
             tracing::debug!(id = %rec.id, ip = %a.ip, "network attached");
-            let attached = rec.clone();
-            rb.push(step::NETWORK, move || {
-                teardown::network(&ctx.networks, &attached)
-            });
+            if !again {
+                let attached = rec.clone();
+                rb.push(step::NETWORK, move || {
+                    teardown::network(&ctx.networks, &attached)
+                });
+            }
             if rec.ocishim.userns_base.is_some() {
                 crate::network::set_sysctls(&a.netns)?;
             }
@@ -679,11 +712,23 @@ fn launch_monitor(
         Ok((create, mon, monitor::Env::current()?))
     });
     let (create, mon, env) = prepared.map_err(io_err("starting the monitor"))?;
-    let (sync, child) = monitor::launch(fds, output, &create, &mon, &env, &pid_file)
+    let log_file = (output == monitor::Output::Pipes && !rec.log_path.is_empty())
+        .then(|| std::path::Path::new(&rec.log_path));
+    let (sync, child) = monitor::launch(fds, output, &create, &mon, &env, &pid_file, log_file)
         .map_err(io_err("starting the monitor"))?;
     let report = protocol::read_report(sync, CREATE_TIMEOUT);
     crate::sys::reap(child);
-    Ok(match protocol::parse_report(&report?) {
+    // The container holds its network namespace now (or the create failed).
+    crate::network::netns::release(id);
+    let report = protocol::parse_report(&report?);
+    if let (Some(log), false) = (log_file, matches!(report, protocol::Report::Started { .. })) {
+        // The monitor made the log while the runtime worked: an empty one goes again with
+        // the failed create (a log of earlier runs stays).
+        if fs::metadata(log).is_ok_and(|m| m.len() == 0) {
+            let _ = fs::remove_file(log);
+        }
+    }
+    Ok(match report {
         protocol::Report::Started { monitor_pid, pid } => Ok(MonitorStarted {
             monitor_pid,
             monitor_start_time: store::process_start_time(monitor_pid).unwrap_or(0),

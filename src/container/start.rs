@@ -83,6 +83,7 @@ pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
         } else if let (Some(d), Some(base)) = (&dir, base) {
             create::mount_idmapped_dir(ctx, &id, d, base, &mut rb)?;
         }
+        create::reattach_network(ctx, &cfg, &mut rec, &mut rb)?;
         create::write_bundle(ctx, &rec, &cfg, &prep, &mut rb)?;
         let m = create::start_monitor(ctx, &rec, &cfg, CreateOpts::default(), &mut rb)?;
         ctx.store.update(&id, |r| set_created(r, &m))?;

@@ -146,6 +146,10 @@ impl LaunchFds {
 /// "K" it execs `monitor` (`ocishim __monitor ...`), which relays the output and reaps
 /// the container: an exec keeps both the subreaper flag and the children.
 ///
+/// With `log_file` (the json-file log), the monitor creates that file while the runtime's
+/// create runs, before it reports "K": the log exists once the container does, as with
+/// docker (the exec'd monitor opens it again to relay into it).
+///
 /// Returns the read end of the sync pipe (EOF once the monitor has exec'd or exited) and
 /// the PID of the intermediate child, which exits at once: the caller reaps it.
 pub fn launch(
@@ -155,8 +159,12 @@ pub fn launch(
     monitor: &Exec,
     env: &Env,
     pid_file: &Path,
+    log_file: Option<&Path>,
 ) -> io::Result<(OwnedFd, i32)> {
     let pid_file = cstring(pid_file.as_os_str().as_bytes())?;
+    let log_file = log_file
+        .map(|p| cstring(p.as_os_str().as_bytes()))
+        .transpose()?;
     let raw = |f: &OwnedFd| f.as_raw_fd();
     let (out, err) = match &fds.pipes {
         Some([o, e]) => ((raw(&o.0), raw(&o.1)), (raw(&e.0), raw(&e.1))),
@@ -187,6 +195,7 @@ pub fn launch(
         monitor,
         envp: env.envp.as_ptr(),
         pid_file: &pid_file,
+        log_file: log_file.as_deref(),
     };
     // SAFETY: the children make only async-signal-safe calls on memory prepared here, and
     // leave by exec or _exit; this process is suspended until the first one has left.
@@ -303,6 +312,7 @@ struct Child<'a> {
     monitor: &'a Exec,
     envp: *const *const libc::c_char,
     pid_file: &'a CStr,
+    log_file: Option<&'a CStr>,
 }
 
 impl Child<'_> {
@@ -378,6 +388,15 @@ impl Child<'_> {
                 self.fail(b"forking the runtime");
             }
             for fd in [self.out.1, self.err.1] {
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+            }
+            // The log file, made while the runtime works (a failure is the exec'd
+            // monitor's to report: it opens the file again).
+            if let Some(log) = self.log_file {
+                let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC;
+                let fd = libc::open(log.as_ptr(), flags, 0o640 as libc::c_uint);
                 if fd >= 0 {
                     libc::close(fd);
                 }

@@ -296,8 +296,9 @@ impl Networks {
         Ok(())
     }
 
-    /// Give container `id` a namespace, an address and a veth on `def`'s bridge. On
-    /// failure everything made is undone.
+    /// Give container `id` a namespace, an address and a veth on `def`'s bridge. The
+    /// namespace is held by this process ([`netns::create_held`]): `Attachment::netns` is
+    /// the path the runtime joins it by. On failure everything made is undone.
     pub fn attach(&self, def: &NetworkDef, id: &str) -> Result<Attachment, NetworkError> {
         // A bridge about to be made (first use, or after a reboot) gets its forwarding
         // rules first; NAT is (re)applied whenever asked for. Otherwise this is one stat.
@@ -307,7 +308,7 @@ impl Networks {
         let ipam = self.ipam();
         let ip = ipam.allocate(&def.name, def.subnet, def.gateway, id)?;
         tracing::debug!(%ip, "address allocated");
-        let ns = match netns::create(&self.netns_dir(), id) {
+        let ns = match netns::create_held(id) {
             Ok(p) => p,
             Err(e) => {
                 let _ = ipam.release(&def.name, id);
@@ -325,17 +326,40 @@ impl Networks {
                 netns: ns,
             }),
             Err(e) => {
-                let _ = netns::delete(&ns);
+                netns::release(id);
                 let _ = ipam.release(&def.name, id);
                 Err(e.into())
             }
         }
     }
 
+    /// [`Networks::attach`] for a container that had a namespace before (a start after
+    /// an exit, or after a reboot): its address again when it still holds it, a new
+    /// namespace and veth (the old veth first deleted, if the old namespace is still
+    /// going, and an older version's namespace file removed).
+    pub fn reattach(
+        &self,
+        def: &NetworkDef,
+        id: &str,
+        old_netns: &Path,
+    ) -> Result<Attachment, NetworkError> {
+        bridge::delete_link(&host_if(id))?;
+        if old_netns.starts_with(self.netns_dir()) {
+            netns::delete(old_netns)?;
+        }
+        self.attach(def, id)
+    }
+
     /// Undo `attach` (best effort, every step attempted): veth, namespace, address.
     pub fn detach(&self, network: &str, id: &str, netns_path: &Path) -> Result<(), NetworkError> {
+        netns::release(id);
         let a = bridge::delete_link(&host_if(id)).map_err(NetworkError::from);
-        let b = netns::delete(netns_path).map_err(NetworkError::from);
+        // A file only from an older version (whose namespaces were bind-mounted there).
+        let b = if netns_path.starts_with(self.netns_dir()) {
+            netns::delete(netns_path).map_err(NetworkError::from)
+        } else {
+            Ok(())
+        };
         let c = self.ipam().release(network, id).map_err(NetworkError::from);
         a.and(b).and(c)
     }

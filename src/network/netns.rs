@@ -1,12 +1,14 @@
-//! Named network namespaces, made as `ip netns add` makes them: a thread unshares its
-//! network namespace and bind-mounts /proc/thread-self/ns/net onto a file, which keeps the
-//! namespace alive without any process in it. The calling thread never changes namespace.
+//! Containers' network namespaces: a thread unshares its network namespace and this
+//! process keeps an fd to it ([`create_held`]) until the runtime has put the container in
+//! it. The calling thread never changes namespace. Namespaces of older versions, bind-mounted
+//! at `<root>/netns/<id>`, are still unmounted and removed by [`delete`].
 
 use std::fs::{self, File};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{umount2, MntFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,41 +33,62 @@ fn sys_err(path: &Path, what: &'static str) -> impl FnOnce(nix::Error) -> NetnsE
     move |source| NetnsError::Sys { path, what, source }
 }
 
-/// Create a namespace bind-mounted at `dir/name`. On failure nothing is left.
-pub fn create(dir: &Path, name: &str) -> Result<PathBuf, NetnsError> {
-    fs::create_dir_all(dir).map_err(|source| NetnsError::Io {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    let path = dir.join(name);
-    File::options()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|source| NetnsError::Io {
-            path: path.display().to_string(),
+/// The namespaces this process made and holds, by container ID (see [`create_held`]).
+static HELD: Mutex<Vec<(String, OwnedFd)>> = Mutex::new(Vec::new());
+
+/// A new network namespace for container `id`, held by an fd of this process: no file
+/// and no mount. Returns the path the runtime joins it by, `/proc/<this pid>/fd/<n>`,
+/// valid while this process lives or until [`release`].
+///
+/// No bind mount keeps it: the host's mount table, which the runtime reads several times
+/// per create and start, stays as long with a thousand containers as with none. The
+/// container's processes hold the namespace once they are in it (and with it the veth,
+/// whose host end goes when the namespace goes); a start after an exit makes a new one.
+pub fn create_held(id: &str) -> Result<PathBuf, NetnsError> {
+    let fd = std::thread::spawn(move || -> Result<OwnedFd, NetnsError> {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|source| NetnsError::Sys {
+            path: "(new)".into(),
+            what: "unshare",
             source,
         })?;
-    let p = path.clone();
-    let made = std::thread::spawn(move || -> Result<(), NetnsError> {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(sys_err(&p, "unshare"))?;
-        mount(
-            Some("/proc/thread-self/ns/net"),
-            &p,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(sys_err(&p, "bind mount"))
+        File::open("/proc/thread-self/ns/net")
+            .map(OwnedFd::from)
+            .map_err(|source| NetnsError::Io {
+                path: "/proc/thread-self/ns/net".into(),
+                source,
+            })
     })
     .join()
-    .map_err(|_| NetnsError::Thread)
-    .and_then(|r| r);
-    if let Err(e) = made {
-        let _ = fs::remove_file(&path);
-        return Err(e);
-    }
+    .map_err(|_| NetnsError::Thread)??;
+    let path = held_path(&fd);
+    HELD.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((id.to_string(), fd));
     Ok(path)
+}
+
+fn held_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!(
+        "/proc/{}/fd/{}",
+        std::process::id(),
+        fd.as_raw_fd()
+    ))
+}
+
+/// The path of the namespace this process holds for `id`, if any.
+pub fn held(id: &str) -> Option<PathBuf> {
+    let held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+    held.iter()
+        .find(|(i, _)| i == id)
+        .map(|(_, fd)| held_path(fd))
+}
+
+/// Stop holding `id`'s namespace (the runtime has put the container in it, or the create
+/// is being undone).
+pub fn release(id: &str) {
+    HELD.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|(i, _)| i != id);
 }
 
 /// Unmount and remove a namespace file; a missing one is fine.
