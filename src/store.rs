@@ -232,12 +232,8 @@ impl Store {
     /// shared lock, close: a few microseconds, where /proc/PID/stat costs ten). None when
     /// there is no such file (a monitor of an older ocishim, or none yet).
     pub fn alive_lock_held(&self, id: &str) -> Option<bool> {
-        let fd = rustix::fs::open(
-            self.alive_path(id),
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .ok()?;
+        // <root>/containers held open: the walk is then two names.
+        let fd = crate::sys::open_below(&self.alive_path(id), 2)?;
         match rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockShared) {
             Err(rustix::io::Errno::WOULDBLOCK) => Some(true),
             Ok(()) => Some(false),
@@ -426,8 +422,10 @@ impl Store {
             return Vec::new();
         };
         // One buffer per thread, reused from record to record.
-        let read = |buf: &mut Vec<u8>, id: &String| -> Option<T> {
-            let rel = format!("{id}/config.v2.json");
+        let read = |(buf, rel): &mut (Vec<u8>, String), id: &String| -> Option<T> {
+            rel.clear();
+            rel.push_str(id);
+            rel.push_str("/config.v2.json");
             let fd = rustix::fs::openat(
                 &dir,
                 rel.as_str(),
@@ -440,9 +438,9 @@ impl Store {
             then(buf)
         };
         let part = |ids: &[String]| {
-            let mut buf = Vec::with_capacity(16384);
+            let mut bufs = (Vec::with_capacity(16384), String::with_capacity(96));
             ids.iter()
-                .filter_map(|id| read(&mut buf, id))
+                .filter_map(|id| read(&mut bufs, id))
                 .collect::<Vec<_>>()
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
@@ -716,15 +714,18 @@ fn read_all(f: File) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// The rest of `f` appended to `buf`, read straight into its spare capacity (no zeroing,
-/// and one `read` for a file that fits).
+/// The rest of `f` (a regular file) appended to `buf`, read straight into its spare
+/// capacity (no zeroing, and one `read` for a file that fits: a regular file's read
+/// returns less than asked for only at its end).
 fn read_into(f: File, buf: &mut Vec<u8>) -> io::Result<()> {
     loop {
         if buf.len() == buf.capacity() {
             buf.reserve(buf.capacity().max(8192));
         }
+        let room = buf.capacity() - buf.len();
         match rustix::io::read(&f, rustix::buffer::spare_capacity(buf)) {
             Ok(0) => return Ok(()),
+            Ok(n) if n < room => return Ok(()),
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }

@@ -29,6 +29,69 @@ pub fn read_small<'b>(path: &std::path::Path, buf: &'b mut [u8]) -> Option<&'b [
     Some(&buf[..n])
 }
 
+/// [`read_small`] through [`open_below`]: for files read once per container by `ps`.
+pub fn read_small_below<'b>(
+    path: &std::path::Path,
+    levels: usize,
+    buf: &'b mut [u8],
+) -> Option<&'b [u8]> {
+    let fd = open_below(path, levels)?;
+    let n = rustix::io::read(&fd, &mut *buf).ok()?;
+    Some(&buf[..n])
+}
+
+/// Directories held open (O_PATH) by this process, for [`open_below`].
+static DIRS: std::sync::Mutex<Vec<(std::path::PathBuf, std::sync::Arc<OwnedFd>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Open `path` read-only relative to its ancestor `levels` up, which this process opens
+/// once and keeps: `ps` opens a file or two of every container (its monitor's lock, its
+/// freezer state) under a few directories, and the walk of the whole path from / was most
+/// of what each open cost. Falls back to the whole path (and forgets the directory) when
+/// the relative open fails: the directory may have been removed and made again.
+pub fn open_below(path: &std::path::Path, levels: usize) -> Option<OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let whole = || rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok();
+    let Some(dir) = path.ancestors().nth(levels) else {
+        return whole();
+    };
+    let Ok(rel) = path.strip_prefix(dir) else {
+        return whole();
+    };
+    let cached = {
+        let dirs = DIRS.lock().unwrap_or_else(|p| p.into_inner());
+        dirs.iter()
+            .find(|(d, _)| d == dir)
+            .map(|(_, fd)| fd.clone())
+    };
+    let fd = match cached {
+        Some(fd) => fd,
+        None => {
+            let fd = rustix::fs::open(
+                dir,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()?;
+            let fd = std::sync::Arc::new(fd);
+            let mut dirs = DIRS.lock().unwrap_or_else(|p| p.into_inner());
+            if dirs.len() < 64 {
+                dirs.push((dir.to_path_buf(), fd.clone()));
+            }
+            fd
+        }
+    };
+    match rustix::fs::openat(&*fd, rel, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(f) => Some(f),
+        Err(_) => {
+            DIRS.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|(d, _)| d != dir);
+            whole()
+        }
+    }
+}
+
 /// A named failpoint of the crash-safety tests (cargo feature `failpoints`; without it
 /// this is nothing): `FAILPOINTS=NAME=return` makes the process die right here, by
 /// SIGKILL, with no cleanup of any kind, as a scheduler's kill -9 would.

@@ -425,7 +425,8 @@ impl ContainerCgroup {
                 // One read each (`ps` asks this of every running container).
                 let mut buf = [0u8; 64];
                 let mut read = |d: PathBuf| {
-                    crate::sys::read_small(&d.join("freezer.state"), &mut buf)
+                    // The parent's directory held open: the walk is two names.
+                    crate::sys::read_small_below(&d.join("freezer.state"), 2, &mut buf)
                         .map(|s| s.trim_ascii() != b"THAWED")
                 };
                 read(self.fs.root.join("freezer").join(&self.path))
@@ -434,7 +435,7 @@ impl ContainerCgroup {
             Version::V2 => {
                 let mut buf = [0u8; 16];
                 let path = self.fs.root.join(&self.path).join("cgroup.freeze");
-                crate::sys::read_small(&path, &mut buf).map(|s| s.trim_ascii() == b"1")
+                crate::sys::read_small_below(&path, 2, &mut buf).map(|s| s.trim_ascii() == b"1")
             }
         }
     }
