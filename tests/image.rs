@@ -27,17 +27,27 @@ fn mounts_under(base: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The overlay options of a container's rootfs mount.
+/// The overlay options of a container's rootfs mount, which is in the mount namespace of
+/// its monitor (and container) only: the host's mount table has no line for it.
 fn overlay_options(env: &Env, id: &str) -> String {
     let target = env.data_root.join("containers").join(id).join("rootfs");
     let t = target.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .find(|l| l.split(' ').nth(4) == Some(t.as_str()))
-        .and_then(|l| l.split(" - ").nth(1))
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| panic!("no overlay mounted at {t}"))
+    let at = |table: &str| {
+        table
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(t.as_str()))
+            .and_then(|l| l.split(" - ").nth(1))
+            .map(|s| s.to_string())
+    };
+    let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_eq!(
+        at(&host),
+        None,
+        "the overlay of {id} is in the host's mount table"
+    );
+    let monitor = env.inspect(id)["Ocishim"]["MonitorPid"].as_i64().unwrap();
+    let own = std::fs::read_to_string(format!("/proc/{monitor}/mountinfo")).unwrap();
+    at(&own).unwrap_or_else(|| panic!("no overlay mounted at {t} for its monitor"))
 }
 
 fn load(env: &Env, path: &Path) -> String {
@@ -137,15 +147,13 @@ fn ten_containers_share_one_set_of_lower_dirs_and_rm_unmounts() {
         .unwrap()
         .count();
     assert_eq!(layers, 1);
-    // Each container writes to its own upper dir.
+    // Each container writes to its own upper dir (its root seen from the host through
+    // its init: the overlay is mounted in its own mount namespace only).
     env.ok(&["run", "--rm", "busybox", "sh", "-c", "test ! -e /mine"]);
+    let pid = env.inspect(&ids[0])["State"]["Pid"].as_i64().unwrap();
     let o = Command::new("sh")
         .arg("-c")
-        .arg(format!(
-            "echo x > {}/containers/{}/rootfs/mine",
-            env.data_root.display(),
-            ids[0]
-        ))
+        .arg(format!("echo x > /proc/{pid}/root/mine"))
         .bounded_status();
     assert!(o.success());
     assert!(env

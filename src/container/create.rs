@@ -291,7 +291,7 @@ pub(super) fn mount_rootfs<'a>(
         userns: std::os::fd::AsFd::as_fd(ns),
         base,
     });
-    rootfs::mount(&Overlay {
+    let overlay = Overlay {
         base: ctx.images.root(),
         lowers,
         upper: &dirs.upper,
@@ -299,10 +299,29 @@ pub(super) fn mount_rootfs<'a>(
         target: &dirs.target,
         volatile: false,
         idmap,
-    })
-    .map_err(ImageError::from)?;
+    };
+    if idmap.is_none() {
+        // Mounted by the monitor in a mount namespace of the container's own (see
+        // monitor::launch::PrivateOverlay): nothing in the host's mount table.
+        let options = rootfs::prepare(&overlay).map_err(ImageError::from)?;
+        let abs = |p: &std::path::Path| std::path::absolute(p).map_err(io_err("resolving a path"));
+        let planned = (abs(ctx.images.root())?, abs(&dirs.target)?, options);
+        private_overlays().push((id.to_string(), planned));
+        tracing::debug!(%id, layers = lowers.len(), "rootfs prepared");
+        return Ok(());
+    }
+    rootfs::mount(&overlay).map_err(ImageError::from)?;
     tracing::debug!(%id, layers = lowers.len(), "rootfs mounted");
     Ok(())
+}
+
+/// Overlays prepared by this process for its monitors to mount: ID, (base, target,
+/// options).
+type Planned = (String, (std::path::PathBuf, std::path::PathBuf, String));
+
+fn private_overlays() -> std::sync::MutexGuard<'static, Vec<Planned>> {
+    static PLANNED: std::sync::Mutex<Vec<Planned>> = std::sync::Mutex::new(Vec::new());
+    PLANNED.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Step `rootfs` of a `--rootfs` directory with `--userns auto`: its idmapped mount at
@@ -714,7 +733,22 @@ fn launch_monitor(
     let (create, mon, env) = prepared.map_err(io_err("starting the monitor"))?;
     let log_file = (output == monitor::Output::Pipes && !rec.log_path.is_empty())
         .then(|| std::path::Path::new(&rec.log_path));
-    let (sync, child) = monitor::launch(fds, output, &create, &mon, &env, &pid_file, log_file)
+    let planned = {
+        let mut p = private_overlays();
+        let i = p.iter().position(|(i, _)| i == id);
+        i.map(|i| p.remove(i).1)
+    };
+    let also = monitor::launch::Also {
+        log_file,
+        rootfs: planned
+            .as_ref()
+            .map(|(base, target, options)| monitor::launch::PrivateOverlay {
+                base,
+                target,
+                options,
+            }),
+    };
+    let (sync, child) = monitor::launch(fds, output, &create, &mon, &env, &pid_file, &also)
         .map_err(io_err("starting the monitor"))?;
     let report = protocol::read_report(sync, CREATE_TIMEOUT);
     crate::sys::reap(child);

@@ -39,7 +39,8 @@ pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
         .ocishim
         .config()
         .ok_or_else(|| Error::NoStoredConfig(id.clone()))?;
-    // An image's overlay stays mounted until rm; after a reboot it is made again (and the
+    // An image's overlay lives with the container's processes (in their mount namespace;
+    // with --userns auto in the host's table until rm): made again (and the
     // user is read from the image's layers meanwhile).
     let remount = if cfg.from_image && !rootfs::is_mounted(&cfg.rootfs) {
         Some(images::image_of(ctx, &cfg)?)

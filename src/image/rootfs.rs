@@ -122,6 +122,17 @@ fn mkdir(p: &Path, mode: u32) -> Result<(), RootfsError> {
     }
 }
 
+/// The overlay of `o` (without idmap) made ready for a mount elsewhere (the container
+/// monitor's own mount namespace): its options, checked, with the upper, work and target
+/// directories made.
+pub fn prepare(o: &Overlay) -> Result<String, RootfsError> {
+    let opts = options(o)?;
+    mkdir(o.upper, 0o755)?;
+    mkdir(o.work, 0o700)?;
+    mkdir(o.target, 0o755)?;
+    Ok(opts)
+}
+
 /// Make the upper, work and target directories and mount the overlay.
 pub fn mount(o: &Overlay) -> Result<(), RootfsError> {
     let opts = options(o)?;

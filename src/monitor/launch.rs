@@ -99,6 +99,26 @@ fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
+/// What a launch does besides the runtime's create (see [`launch`]).
+#[derive(Default)]
+pub struct Also<'a> {
+    pub log_file: Option<&'a Path>,
+    pub rootfs: Option<PrivateOverlay<'a>>,
+}
+
+/// An image's overlay mounted by the monitor in a mount namespace of the container's own
+/// instead of in the host's: a thousand containers then add nothing to the host's mount
+/// table, which the runtime reads several times per create and start. It lives as long as
+/// the container's processes and the monitor: a start after an exit mounts it again.
+/// Paths absolute; `options` as `image::rootfs::options` makes them, lower directories
+/// relative to `base`.
+#[derive(Clone, Copy)]
+pub struct PrivateOverlay<'a> {
+    pub base: &'a Path,
+    pub target: &'a Path,
+    pub options: &'a str,
+}
+
 /// The file descriptors of one launch, opened by the CLI before the fork.
 pub struct LaunchFds {
     devnull: OwnedFd,
@@ -146,9 +166,14 @@ impl LaunchFds {
 /// "K" it execs `monitor` (`ocishim __monitor ...`), which relays the output and reaps
 /// the container: an exec keeps both the subreaper flag and the children.
 ///
-/// With `log_file` (the json-file log), the monitor creates that file while the runtime's
-/// create runs, before it reports "K": the log exists once the container does, as with
-/// docker (the exec'd monitor opens it again to relay into it).
+/// With `also.log_file` (the json-file log), the monitor creates that file while the
+/// runtime's create runs, before it reports "K": the log exists once the container does,
+/// as with docker (the exec'd monitor opens it again to relay into it).
+///
+/// With `also.rootfs`, the monitor first unshares a mount namespace, makes its mounts
+/// slaves and mounts the overlay, so that the runtime's create (and
+/// the container, and the monitor itself) see it and the host's mount table does not:
+/// see [`PrivateOverlay`].
 ///
 /// Returns the read end of the sync pipe (EOF once the monitor has exec'd or exited) and
 /// the PID of the intermediate child, which exits at once: the caller reaps it.
@@ -159,12 +184,22 @@ pub fn launch(
     monitor: &Exec,
     env: &Env,
     pid_file: &Path,
-    log_file: Option<&Path>,
+    also: &Also,
 ) -> io::Result<(OwnedFd, i32)> {
     let pid_file = cstring(pid_file.as_os_str().as_bytes())?;
-    let log_file = log_file
+    let log_file = also
+        .log_file
         .map(|p| cstring(p.as_os_str().as_bytes()))
         .transpose()?;
+    let path = |p: &Path| cstring(p.as_os_str().as_bytes());
+    let rootfs = match also.rootfs {
+        Some(o) => Some((
+            path(o.base)?,
+            path(o.target)?,
+            cstring(o.options.as_bytes())?,
+        )),
+        None => None,
+    };
     let raw = |f: &OwnedFd| f.as_raw_fd();
     let (out, err) = match &fds.pipes {
         Some([o, e]) => ((raw(&o.0), raw(&o.1)), (raw(&e.0), raw(&e.1))),
@@ -196,6 +231,9 @@ pub fn launch(
         envp: env.envp.as_ptr(),
         pid_file: &pid_file,
         log_file: log_file.as_deref(),
+        rootfs: rootfs
+            .as_ref()
+            .map(|(b, t, o)| (b.as_c_str(), t.as_c_str(), o.as_c_str())),
     };
     // SAFETY: the children make only async-signal-safe calls on memory prepared here, and
     // leave by exec or _exit; this process is suspended until the first one has left.
@@ -313,6 +351,8 @@ struct Child<'a> {
     envp: *const *const libc::c_char,
     pid_file: &'a CStr,
     log_file: Option<&'a CStr>,
+    /// (base, target, options) of a [`PrivateOverlay`].
+    rootfs: Option<(&'a CStr, &'a CStr, &'a CStr)>,
 }
 
 impl Child<'_> {
@@ -373,6 +413,9 @@ impl Child<'_> {
             let mut line = [0u8; 24];
             self.send(&[protocol::encode(MONITOR, libc::getpid() as i64, &mut line)]);
             libc::unlink(self.pid_file.as_ptr());
+            if let Some((base, target, options)) = self.rootfs {
+                self.mount_private_overlay(base, target, options);
+            }
 
             // Signals stay blocked in the monitor until the create is over.
             let pid = libc::clone(
@@ -429,6 +472,50 @@ impl Child<'_> {
             // then fails and undoes the rest.
             libc::kill(cpid, libc::SIGKILL);
             libc::_exit(127);
+        }
+    }
+
+    /// A mount namespace of the monitor's own with the overlay at `target` (see
+    /// [`PrivateOverlay`]): its mounts made slaves first, so the overlay does not
+    /// propagate to the host; the lower names resolved from `base`, then the working
+    /// directory restored. Fails the launch on any error.
+    ///
+    /// # Safety
+    /// Only in the monitor (async-signal-safe calls on the prepared C strings).
+    unsafe fn mount_private_overlay(&self, base: &CStr, target: &CStr, options: &CStr) {
+        // SAFETY: raw syscalls on NUL-terminated strings prepared before the fork and on
+        // fds this function opens and closes.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNS) < 0 {
+                self.fail(b"a mount namespace for the rootfs");
+            }
+            // Every mount a slave here (as runc makes the container's): what is mounted
+            // from now on does not propagate back to the host's peers.
+            let slave = (libc::MS_REC | libc::MS_SLAVE) as libc::c_ulong;
+            let none = std::ptr::null();
+            if libc::mount(none, c"/".as_ptr(), none, slave, std::ptr::null()) < 0 {
+                self.fail(b"making the mounts slaves");
+            }
+            let dir = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+            let cwd = libc::open(c".".as_ptr(), dir);
+            if cwd < 0 || libc::chdir(base.as_ptr()) < 0 {
+                self.fail(b"entering the image store");
+            }
+            let overlay = c"overlay".as_ptr();
+            if libc::mount(
+                overlay,
+                target.as_ptr(),
+                overlay,
+                0,
+                options.as_ptr().cast(),
+            ) < 0
+            {
+                self.fail(b"mounting the rootfs overlay");
+            }
+            if libc::fchdir(cwd) < 0 {
+                self.fail(b"back to the working directory");
+            }
+            libc::close(cwd);
         }
     }
 
