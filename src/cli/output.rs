@@ -70,7 +70,7 @@ pub fn ps(
     // the IDs come from the name index alone, not from the records (not in creation order).
     if quiet && all && filter.only_names() {
         for id in ctx.store.ids_named(&by_name, true)? {
-            let _ = writeln!(out, "{}", if no_trunc { &id[..] } else { &id[..12] });
+            let _ = writeln!(out, "{}", shown_id(&id, no_trunc));
         }
         return Ok(0);
     }
@@ -81,16 +81,9 @@ pub fn ps(
     };
     let recs = container::list(ctx, all || filter.implies_all(), names)?;
     let recs: Vec<_> = recs.into_iter().filter(|r| filter.matches(r)).collect();
-    let id_of = |id: &str| {
-        if no_trunc {
-            id.to_string()
-        } else {
-            id[..12].to_string()
-        }
-    };
     if quiet {
         for r in &recs {
-            let _ = writeln!(out, "{}", id_of(&r.id));
+            let _ = writeln!(out, "{}", shown_id(&r.id, no_trunc));
         }
         return Ok(0);
     }
@@ -120,7 +113,7 @@ pub fn ps(
         for r in &recs {
             let created = ago(&r.created);
             let v = serde_json::json!({
-                "ID": id_of(&r.id),
+                "ID": shown_id(&r.id, no_trunc),
                 "Image": r.config.image,
                 "Command": command(r),
                 "CreatedAt": r.created,
@@ -155,7 +148,7 @@ pub fn ps(
             let _ = writeln!(
                 text,
                 "{:<14}{:<24}{:<24}{:<26}{:<32}{}",
-                if no_trunc { &r.id[..] } else { &r.id[..12] },
+                shown_id(&r.id, no_trunc),
                 image,
                 command(r),
                 ago(&r.created),
@@ -187,6 +180,15 @@ pub fn ps(
     // The process ends right after: freeing a thousand records one by one is wasted work.
     std::mem::forget(recs);
     Ok(0)
+}
+
+/// A container ID as `ps` shows it: whole with `--no-trunc`, else its first 12 characters.
+fn shown_id(id: &str, no_trunc: bool) -> &str {
+    if no_trunc {
+        id
+    } else {
+        &id[..12]
+    }
 }
 
 /// docker's binary size units ("1.5MiB").

@@ -306,7 +306,9 @@ pub(super) fn mount_rootfs<'a>(
         let options = rootfs::prepare(&overlay).map_err(ImageError::from)?;
         let abs = |p: &std::path::Path| std::path::absolute(p).map_err(io_err("resolving a path"));
         let planned = (abs(ctx.images.root())?, abs(&dirs.target)?, options);
-        private_overlays().push((id.to_string(), planned));
+        let mut planned_here = private_overlays();
+        planned_here.retain(|(i, _)| i != id);
+        planned_here.push((id.to_string(), planned));
         tracing::debug!(%id, layers = lowers.len(), "rootfs prepared");
         return Ok(());
     }

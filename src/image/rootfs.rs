@@ -135,10 +135,7 @@ pub fn prepare(o: &Overlay) -> Result<String, RootfsError> {
 
 /// Make the upper, work and target directories and mount the overlay.
 pub fn mount(o: &Overlay) -> Result<(), RootfsError> {
-    let opts = options(o)?;
-    mkdir(o.upper, 0o755)?;
-    mkdir(o.work, 0o700)?;
-    mkdir(o.target, 0o755)?;
+    let opts = prepare(o)?;
     if let Some(idmap) = o.idmap {
         return mount_idmapped_overlay(o, idmap);
     }

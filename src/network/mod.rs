@@ -344,22 +344,27 @@ impl Networks {
         old_netns: &Path,
     ) -> Result<Attachment, NetworkError> {
         bridge::delete_link(&host_if(id))?;
-        if old_netns.starts_with(self.netns_dir()) {
-            netns::delete(old_netns)?;
-        }
+        self.delete_netns_file(old_netns)?;
         self.attach(def, id)
+    }
+
+    /// Unmount and remove the namespace file at `path` when it is one of ours: only an
+    /// older version made them (bind mounts under `<root>/netns`); other paths (a joined
+    /// container's `/proc/PID/ns/net`) are left alone.
+    fn delete_netns_file(&self, path: &Path) -> Result<(), netns::NetnsError> {
+        if path.starts_with(self.netns_dir()) {
+            netns::delete(path)?;
+        }
+        Ok(())
     }
 
     /// Undo `attach` (best effort, every step attempted): veth, namespace, address.
     pub fn detach(&self, network: &str, id: &str, netns_path: &Path) -> Result<(), NetworkError> {
         netns::release(id);
         let a = bridge::delete_link(&host_if(id)).map_err(NetworkError::from);
-        // A file only from an older version (whose namespaces were bind-mounted there).
-        let b = if netns_path.starts_with(self.netns_dir()) {
-            netns::delete(netns_path).map_err(NetworkError::from)
-        } else {
-            Ok(())
-        };
+        let b = self
+            .delete_netns_file(netns_path)
+            .map_err(NetworkError::from);
         let c = self.ipam().release(network, id).map_err(NetworkError::from);
         a.and(b).and(c)
     }
