@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ContainerConfig, NetworkMode};
 
+pub mod row;
+
 /// Docker's zero time.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -158,6 +160,25 @@ impl Status {
         }
     }
 
+    /// A running container's status: paused or not.
+    pub fn running(paused: bool) -> Status {
+        if paused {
+            Status::Paused
+        } else {
+            Status::Running
+        }
+    }
+
+    /// docker's `ps` state of a container with this status and `State.Paused`: `paused`
+    /// for a paused running container, else the status.
+    pub fn docker(self, paused: bool) -> &'static str {
+        if paused && self.is_running() {
+            "paused"
+        } else {
+            self.as_str()
+        }
+    }
+
     /// Running or paused: docker's `State.Running` (a paused container runs), what `rm`
     /// refuses without -f and `ps` lists without -a.
     pub fn is_running(self) -> bool {
@@ -238,11 +259,7 @@ impl State {
 
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;
-        self.status = if paused {
-            Status::Paused
-        } else {
-            Status::Running
-        };
+        self.status = Status::running(paused);
     }
 
     pub fn set_exited(&mut self, code: i32, finished_at: String) {
@@ -256,11 +273,7 @@ impl State {
 
     /// docker's `ps` state: `paused` for a paused running container, else the status.
     pub fn docker_status(&self) -> &'static str {
-        if self.paused && self.status.is_running() {
-            "paused"
-        } else {
-            self.status.as_str()
-        }
+        self.status.docker(self.paused)
     }
 
     /// A create/start that failed: docker leaves the container "created" with the error.
@@ -431,97 +444,11 @@ pub struct BriefExt {
     pub monitor_start_time: u64,
 }
 
-/// What `ps` shows, filters on and refreshes of a record ([`Record::listed`]): the rest
-/// (the stored config, the host config's limits, the paths) is skipped by the parser,
-/// which keeps `ps` over a thousand records to one pass over small files.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Listed {
-    #[serde(rename = "ID")]
-    id: String,
-    created: String,
-    path: String,
-    #[serde(default)]
-    args: Vec<String>,
-    config: ListedConfig,
-    image: String,
-    name: String,
-    host_config: ListedHostConfig,
-    state: State,
-    ocishim: ListedExt,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListedConfig {
-    image: String,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListedHostConfig {
-    network_mode: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListedExt {
-    runtime: String,
-    runtime_root: Option<String>,
-    cgroups_path: String,
-    monitor_pid: i32,
-    monitor_start_time: u64,
-    #[serde(default)]
-    monitor_gone: bool,
-    #[serde(default)]
-    creator: Option<Creator>,
-    #[serde(default)]
-    boot_id: String,
-}
-
 impl Record {
-    /// A record as `ps` needs it, parsed from its file's bytes: ID, name, times, command,
-    /// image, labels, network mode, state, and what the container layer's refresh reads
-    /// (runtime, cgroup, monitor, creator, boot id). Everything else is left empty: such
-    /// a record is for showing, never for writing back.
+    /// A record as `ps` needs it, parsed from its file's bytes ([`row::Row`]): everything
+    /// else is left empty; such a record is for showing, never for writing back.
     pub fn listed(bytes: &[u8]) -> serde_json::Result<Record> {
-        let l: Listed = serde_json::from_slice(bytes)?;
-        Ok(Record {
-            id: l.id,
-            created: l.created,
-            path: l.path,
-            args: l.args,
-            config: RecordConfig {
-                image: l.config.image,
-                labels: l.config.labels,
-                ..Default::default()
-            },
-            image: l.image,
-            name: l.name,
-            host_config: HostConfig {
-                network_mode: l.host_config.network_mode,
-                ..Default::default()
-            },
-            state: l.state,
-            network_settings: NetworkSettings::default(),
-            log_path: String::new(),
-            resolv_conf_path: String::new(),
-            hostname_path: String::new(),
-            hosts_path: String::new(),
-            ocishim: Ext {
-                runtime: l.ocishim.runtime,
-                runtime_root: l.ocishim.runtime_root,
-                cgroups_path: l.ocishim.cgroups_path,
-                monitor_pid: l.ocishim.monitor_pid,
-                monitor_start_time: l.ocishim.monitor_start_time,
-                monitor_gone: l.ocishim.monitor_gone,
-                creator: l.ocishim.creator,
-                boot_id: l.ocishim.boot_id,
-                ..Default::default()
-            },
-        })
+        serde_json::from_slice::<row::Row>(bytes).map(|r| r.to_record())
     }
 }
 

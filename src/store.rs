@@ -232,13 +232,22 @@ impl Store {
     /// shared lock, close: a few microseconds, where /proc/PID/stat costs ten). None when
     /// there is no such file (a monitor of an older ocishim, or none yet).
     pub fn alive_lock_held(&self, id: &str) -> Option<bool> {
-        // <root>/containers held open: the walk is then two names.
-        let fd = crate::sys::open_below(&self.alive_path(id), 2)?;
-        match rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockShared) {
-            Err(rustix::io::Errno::WOULDBLOCK) => Some(true),
-            Ok(()) => Some(false),
-            Err(_) => None,
-        }
+        let fd = rustix::fs::open(
+            self.alive_path(id),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()?;
+        lock_held(&fd)
+    }
+
+    /// The directories a listing reads below, held open: None without a containers
+    /// directory (no container was ever made).
+    pub fn list_dirs(&self) -> Option<ListDirs> {
+        Some(ListDirs {
+            records: File::open(self.containers_dir()).ok()?,
+            bundles: File::open(self.bundles_dir()).ok(),
+        })
     }
 
     /// Bundles under `--root` whose container has no record (`gc`; a create writes its
@@ -402,61 +411,14 @@ impl Store {
         Ok(rec)
     }
 
-    /// The readable records of `ids`, in that order, each opened relative to the
-    /// containers directory (one path walk shorter than [`Store::read`]); many are read
-    /// by a few threads: on the VMs measured, opening and reading a small file costs about
-    /// 20 µs, most of `ps -a` over a thousand records.
+    /// The readable records of `ids`, in that order, read by a few threads when there
+    /// are many ([`ListDirs::read_record`]).
     pub fn read_many(&self, ids: &[String]) -> Vec<Record> {
-        self.read_many_with(ids, &|bytes| serde_json::from_slice(bytes).ok())
-    }
-
-    /// [`Store::read_many`] with each record's bytes parsed by `then` (`ps` parses the
-    /// fields it shows and refreshes the record there, which reads the monitor's /proc
-    /// entry and the freezer: work spread over the same threads as the reads).
-    pub fn read_many_with<T: Send>(
-        &self,
-        ids: &[String],
-        then: &(dyn Fn(&[u8]) -> Option<T> + Sync),
-    ) -> Vec<T> {
-        let Ok(dir) = File::open(self.containers_dir()) else {
+        let Some(dirs) = self.list_dirs() else {
             return Vec::new();
         };
-        // One buffer per thread, reused from record to record.
-        let read = |(buf, rel): &mut (Vec<u8>, String), id: &String| -> Option<T> {
-            rel.clear();
-            rel.push_str(id);
-            rel.push_str("/config.v2.json");
-            let fd = rustix::fs::openat(
-                &dir,
-                rel.as_str(),
-                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            )
-            .ok()?;
-            buf.clear();
-            read_into(File::from(fd), buf).ok()?;
-            then(buf)
-        };
-        let part = |ids: &[String]| {
-            let mut bufs = (Vec::with_capacity(16384), String::with_capacity(96));
-            ids.iter()
-                .filter_map(|id| read(&mut bufs, id))
-                .collect::<Vec<_>>()
-        };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        if ids.len() < 64 || threads < 2 {
-            return part(ids);
-        }
-        let chunk = ids.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let parts: Vec<_> = ids
-                .chunks(chunk)
-                .map(|c| s.spawn(move || part(c)))
-                .collect();
-            parts
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
+        crate::sys::par_filter_map(ids, 64, &|| Vec::with_capacity(16384), &|buf, id| {
+            serde_json::from_slice(dirs.read_record(id, buf)?).ok()
         })
     }
 
@@ -472,15 +434,10 @@ impl Store {
         recorded: bool,
     ) -> Result<Vec<String>, StoreError> {
         let d = self.names_dir();
-        let rd = match fs::read_dir(&d) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err("listing", &d)(e)),
-        };
-        let names: Vec<String> = rd
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| keep(n))
-            .collect();
+        let names = dir_names(&d, keep).map_err(io_err("listing", &d))?;
+        if names.is_empty() {
+            return Ok(names);
+        }
         let names_fd = File::open(&d).map_err(io_err("opening", &d))?;
         let containers = File::open(self.containers_dir()).ok();
         let id_of = |name: &String| -> Option<String> {
@@ -501,20 +458,8 @@ impl Store {
             }
             Some(id)
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        if names.len() < 256 || threads < 2 {
-            return Ok(names.iter().filter_map(id_of).collect());
-        }
-        let chunk = names.len().div_ceil(threads);
-        Ok(std::thread::scope(|s| {
-            let parts: Vec<_> = names
-                .chunks(chunk)
-                .map(|c| s.spawn(|| c.iter().filter_map(id_of).collect::<Vec<_>>()))
-                .collect();
-            parts
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
+        Ok(crate::sys::par_filter_map(&names, 256, &|| (), &|(), n| {
+            id_of(n)
         }))
     }
 
@@ -560,16 +505,10 @@ impl Store {
     /// IDs of every container directory.
     pub fn ids(&self) -> Result<Vec<String>, StoreError> {
         let d = self.containers_dir();
-        let rd = match fs::read_dir(&d) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err("listing", &d)(e)),
-        };
-        Ok(rd
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
-            .collect())
+        dir_names(&d, &|n| {
+            n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+        .map_err(io_err("listing", &d))
     }
 
     /// Resolve a full ID, a name or a unique ID prefix (docker's order).
@@ -701,6 +640,95 @@ pub fn older_than(path: &Path, age: std::time::Duration) -> bool {
         .unwrap_or(false)
 }
 
+/// The names in directory `d` that `keep` accepts (not `.`, `..` or non-UTF-8 ones); none
+/// when it does not exist. Read 32 KiB at a time: a thousand containers' directories
+/// take two `getdents64` calls, not the forty-odd of a 2 KiB `readdir` buffer.
+fn dir_names(d: &Path, keep: &dyn Fn(&str) -> bool) -> io::Result<Vec<String>> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = match rustix::fs::open(
+        d,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut buf = Vec::<u8>::with_capacity(32 * 1024);
+    let mut entries = rustix::fs::RawDir::new(fd, buf.spare_capacity_mut());
+    let mut out = Vec::new();
+    while let Some(e) = entries.next() {
+        let e = e?;
+        if let Ok(n) = e.file_name().to_str() {
+            if n != "." && n != ".." && keep(n) {
+                out.push(n.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The two directories a listing reads below, opened once ([`Store::list_dirs`]): the
+/// records on the data root, the monitors' locks under `--root`. Each file is then opened
+/// by its last two names: on the VMs measured the walk from / was most of an open's cost.
+pub struct ListDirs {
+    records: File,
+    bundles: Option<File>,
+}
+
+impl ListDirs {
+    /// The record of `id`, read into `buf` (emptied first).
+    pub fn read_record<'b>(&self, id: &str, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+        let mut path = [0u8; 128];
+        let fd = rustix::fs::openat(
+            &self.records,
+            below(&mut path, id, "config.v2.json")?,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()?;
+        buf.clear();
+        read_into(File::from(fd), buf).ok()?;
+        Some(buf)
+    }
+
+    /// [`Store::alive_lock_held`].
+    pub fn alive_lock_held(&self, id: &str) -> Option<bool> {
+        let mut path = [0u8; 128];
+        let fd = rustix::fs::openat(
+            self.bundles.as_ref()?,
+            below(&mut path, id, "monitor.alive")?,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()?;
+        lock_held(&fd)
+    }
+}
+
+/// `dir/name` written into `buf` (no allocation: a listing builds two a container).
+fn below<'b>(buf: &'b mut [u8; 128], dir: &str, name: &str) -> Option<&'b str> {
+    let n = dir.len() + 1 + name.len();
+    let out = buf.get_mut(..n)?;
+    out[..dir.len()].copy_from_slice(dir.as_bytes());
+    out[dir.len()] = b'/';
+    out[dir.len() + 1..].copy_from_slice(name.as_bytes());
+    std::str::from_utf8(out).ok()
+}
+
+/// Whether another process holds a lock on `fd`'s file (a monitor's `monitor.alive`):
+/// a shared lock is tried without waiting. None when flock itself fails.
+fn lock_held(fd: &impl std::os::fd::AsFd) -> Option<bool> {
+    match rustix::fs::flock(fd, rustix::fs::FlockOperation::NonBlockingLockShared) {
+        Err(rustix::io::Errno::WOULDBLOCK) => Some(true),
+        Ok(()) => Some(false),
+        Err(_) => None,
+    }
+}
+
+/// A small file's bytes in as few system calls as the kernel allows (open, read until
+/// EOF, close: no fstat or lseek, which `read_to_end` adds): `ps` reads a record a
+/// container.
 /// A small file's bytes in as few system calls as the kernel allows (open, read until
 /// EOF, close: no fstat or lseek, which `read_to_end` adds): `ps` reads a record a
 /// container.

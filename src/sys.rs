@@ -29,67 +29,61 @@ pub fn read_small<'b>(path: &std::path::Path, buf: &'b mut [u8]) -> Option<&'b [
     Some(&buf[..n])
 }
 
-/// [`read_small`] through [`open_below`]: for files read once per container by `ps`.
-pub fn read_small_below<'b>(
-    path: &std::path::Path,
-    levels: usize,
-    buf: &'b mut [u8],
-) -> Option<&'b [u8]> {
-    let fd = open_below(path, levels)?;
+/// [`read_small`] of `rel` below the directory `dir` (held open by a listing: the walk is
+/// then the last names only).
+pub fn read_small_at<'b>(dir: &impl AsFd, rel: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let fd = rustix::fs::openat(
+        dir,
+        rel,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
     let n = rustix::io::read(&fd, &mut *buf).ok()?;
     Some(&buf[..n])
 }
 
-/// Directories held open (O_PATH) by this process, for [`open_below`].
-static DIRS: std::sync::Mutex<Vec<(std::path::PathBuf, std::sync::Arc<OwnedFd>)>> =
-    std::sync::Mutex::new(Vec::new());
-
-/// Open `path` read-only relative to its ancestor `levels` up, which this process opens
-/// once and keeps: `ps` opens a file or two of every container (its monitor's lock, its
-/// freezer state) under a few directories, and the walk of the whole path from / was most
-/// of what each open cost. Falls back to the whole path (and forgets the directory) when
-/// the relative open fails: the directory may have been removed and made again.
-pub fn open_below(path: &std::path::Path, levels: usize) -> Option<OwnedFd> {
-    use rustix::fs::{Mode, OFlags};
-    let whole = || rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok();
-    let Some(dir) = path.ancestors().nth(levels) else {
-        return whole();
-    };
-    let Ok(rel) = path.strip_prefix(dir) else {
-        return whole();
-    };
-    let cached = {
-        let dirs = DIRS.lock().unwrap_or_else(|p| p.into_inner());
-        dirs.iter()
-            .find(|(d, _)| d == dir)
-            .map(|(_, fd)| fd.clone())
-    };
-    let fd = match cached {
-        Some(fd) => fd,
-        None => {
-            let fd = rustix::fs::open(
-                dir,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .ok()?;
-            let fd = std::sync::Arc::new(fd);
-            let mut dirs = DIRS.lock().unwrap_or_else(|p| p.into_inner());
-            if dirs.len() < 64 {
-                dirs.push((dir.to_path_buf(), fd.clone()));
-            }
-            fd
-        }
-    };
-    match rustix::fs::openat(&*fd, rel, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
-        Ok(f) => Some(f),
-        Err(_) => {
-            DIRS.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .retain(|(d, _)| d != dir);
-            whole()
-        }
+/// `f` over `items`, keeping what it returns, in order: by as many threads as there are
+/// processors (at most 4) when there are at least `min` items, the calling thread one of
+/// them. The threads take the items 32 at a time from a shared counter, so a thread that
+/// starts late (a VM's idle vCPU wakes slowly) or runs slowly does less of the work. Each
+/// thread makes its own state with `init` (a buffer, directories it holds open) and hands
+/// it to `f` item after item.
+pub fn par_filter_map<I: Sync, S, T: Send>(
+    items: &[I],
+    min: usize,
+    init: &(dyn Fn() -> S + Sync),
+    f: &(dyn Fn(&mut S, &I) -> Option<T> + Sync),
+) -> Vec<T> {
+    const CHUNK: usize = 32;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if items.len() < min.max(2) || threads < 2 {
+        let mut state = init();
+        return items.iter().filter_map(|i| f(&mut state, i)).collect();
     }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut state = init();
+        let mut done = Vec::new();
+        loop {
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            let Some(chunk) = items.chunks(CHUNK).nth(n) else {
+                return done;
+            };
+            let out: Vec<T> = chunk.iter().filter_map(|i| f(&mut state, i)).collect();
+            done.push((n, out));
+        }
+    };
+    let mut done = std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut done = work();
+        for h in others {
+            done.extend(h.join().unwrap_or_default());
+        }
+        done
+    });
+    done.sort_unstable_by_key(|(n, _)| *n);
+    done.into_iter().flat_map(|(_, out)| out).collect()
 }
 
 /// A named failpoint of the crash-safety tests (cargo feature `failpoints`; without it
@@ -483,6 +477,24 @@ pub fn overlay_from_fds(
 
 #[cfg(test)]
 mod tests {
+    use super::par_filter_map;
+
+    /// Kept in order, filtered, each thread's state its own, by one thread or several.
+    #[test]
+    fn par_filter_map_keeps_order() {
+        let items: Vec<u32> = (0..1000).collect();
+        for min in [1, 64, 5000] {
+            let out = par_filter_map(&items, min, &|| 0u32, &|seen, i| {
+                *seen += 1;
+                (i % 3 != 0).then_some((*i, *seen))
+            });
+            let want: Vec<u32> = (0..1000).filter(|i| i % 3 != 0).collect();
+            assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), want);
+            assert!(out.iter().all(|(_, seen)| *seen >= 1));
+        }
+        assert!(par_filter_map(&[] as &[u32], 1, &|| (), &|(), i| Some(*i)).is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -422,11 +422,9 @@ impl ContainerCgroup {
             Version::V1 => {
                 // The usual mount point first: a freezer.state there is the freezer's, and
                 // finding it spares pause and resume a read of mountinfo.
-                // One read each (`ps` asks this of every running container).
                 let mut buf = [0u8; 64];
                 let mut read = |d: PathBuf| {
-                    // The parent's directory held open: the walk is two names.
-                    crate::sys::read_small_below(&d.join("freezer.state"), 2, &mut buf)
+                    crate::sys::read_small(&d.join("freezer.state"), &mut buf)
                         .map(|s| s.trim_ascii() != b"THAWED")
                 };
                 read(self.fs.root.join("freezer").join(&self.path))
@@ -435,7 +433,7 @@ impl ContainerCgroup {
             Version::V2 => {
                 let mut buf = [0u8; 16];
                 let path = self.fs.root.join(&self.path).join("cgroup.freeze");
-                crate::sys::read_small_below(&path, 2, &mut buf).map(|s| s.trim_ascii() == b"1")
+                crate::sys::read_small(&path, &mut buf).map(|s| s.trim_ascii() == b"1")
             }
         }
     }
@@ -529,6 +527,70 @@ impl ContainerCgroup {
         };
         for d in self.dirs_of(parent) {
             let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+/// [`ContainerCgroup::frozen`] of many containers by one thread (`ps`): each parent
+/// cgroup's directory is opened once, and a container's state file is then the last two
+/// names below it (on kernfs, a name's lookup is most of an open's cost).
+pub struct Freezers {
+    fs: &'static CgroupFs,
+    parents: Vec<(String, Option<std::os::fd::OwnedFd>)>,
+    rel: String,
+}
+
+impl Freezers {
+    pub fn new(fs: &'static CgroupFs) -> Freezers {
+        Freezers {
+            fs,
+            parents: Vec::new(),
+            rel: String::new(),
+        }
+    }
+
+    /// Whether the cgroup at `cgroups_path` is frozen, as [`ContainerCgroup::frozen`]
+    /// (which answers when the usual mount point does not).
+    pub fn frozen(&mut self, cgroups_path: &str) -> Option<bool> {
+        let path = cgroups_path.trim_matches('/');
+        let (parent, leaf) = path.rsplit_once('/').unwrap_or(("", path));
+        let v1 = self.fs.version == Version::V1;
+        let i = match self.parents.iter().position(|(p, _)| p == parent) {
+            Some(i) => i,
+            None => {
+                let base = if v1 {
+                    self.fs.root.join("freezer")
+                } else {
+                    self.fs.root.clone()
+                };
+                let dir = rustix::fs::open(
+                    base.join(parent),
+                    rustix::fs::OFlags::PATH
+                        | rustix::fs::OFlags::DIRECTORY
+                        | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )
+                .ok();
+                self.parents.push((parent.to_string(), dir));
+                self.parents.len() - 1
+            }
+        };
+        self.rel.clear();
+        self.rel.push_str(leaf);
+        self.rel.push_str(if v1 {
+            "/freezer.state"
+        } else {
+            "/cgroup.freeze"
+        });
+        let mut buf = [0u8; 64];
+        let state = self.parents[i]
+            .1
+            .as_ref()
+            .and_then(|d| crate::sys::read_small_at(d, &self.rel, &mut buf));
+        match state {
+            Some(s) if v1 => Some(s.trim_ascii() != b"THAWED"),
+            Some(s) => Some(s.trim_ascii() == b"1"),
+            None => ContainerCgroup::in_fs(self.fs, cgroups_path).frozen(),
         }
     }
 }

@@ -4,7 +4,7 @@
 use regex::Regex;
 
 use crate::error::Error;
-use crate::record::Record;
+use crate::record::row::Row;
 
 /// The parsed `--filter` flags of one `ps`.
 #[derive(Debug, Default)]
@@ -98,14 +98,14 @@ impl PsFilter {
     }
 
     /// Whether the record passes every filter.
-    pub fn matches(&self, r: &Record) -> bool {
+    pub fn matches(&self, r: &Row) -> bool {
         let status = r.state.docker_status();
         self.name_matches(r.short_name())
             && (self.ids.is_empty() || self.ids.iter().any(|p| r.id.starts_with(p.as_str())))
             && (self.statuses.is_empty() || self.statuses.iter().any(|s| s == status))
             && self.labels.iter().all(|(k, v)| match v {
-                Some(v) => r.config.labels.get(k) == Some(v),
-                None => r.config.labels.contains_key(k),
+                Some(v) => r.config.labels.get(k) == Some(v.as_str()),
+                None => r.config.labels.get(k).is_some(),
             })
             && (self.exited.is_empty()
                 || (r.state.status == crate::record::Status::Exited
@@ -116,7 +116,7 @@ impl PsFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Status;
+    use crate::record::{Record, Status};
 
     fn rec(name: &str, status: Status, paused: bool) -> Record {
         let cfg = crate::config::RawOptions {
@@ -140,19 +140,19 @@ mod tests {
     #[test]
     fn one_key_is_any_of_its_values_and_keys_all_match() {
         let web = rec("wsk00_1_guest", Status::Running, true);
-        assert!(f(&["name=wsk00_"]).matches(&web));
-        assert!(f(&["name=^/wsk00_1"]).matches(&web));
-        assert!(f(&["name=nope", "name=guest$"]).matches(&web));
-        assert!(f(&["name=wsk", "status=paused"]).matches(&web));
-        assert!(!f(&["name=wsk", "status=running"]).matches(&web));
-        assert!(f(&["status=exited", "status=paused"]).matches(&web));
-        assert!(f(&["label=tier=web", "label=x", "id=abab"]).matches(&web));
-        assert!(!f(&["label=tier=db"]).matches(&web));
-        assert!(!f(&["id=ba"]).matches(&web));
+        assert!(f(&["name=wsk00_"]).matches(&Row::of(&web)));
+        assert!(f(&["name=^/wsk00_1"]).matches(&Row::of(&web)));
+        assert!(f(&["name=nope", "name=guest$"]).matches(&Row::of(&web)));
+        assert!(f(&["name=wsk", "status=paused"]).matches(&Row::of(&web)));
+        assert!(!f(&["name=wsk", "status=running"]).matches(&Row::of(&web)));
+        assert!(f(&["status=exited", "status=paused"]).matches(&Row::of(&web)));
+        assert!(f(&["label=tier=web", "label=x", "id=abab"]).matches(&Row::of(&web)));
+        assert!(!f(&["label=tier=db"]).matches(&Row::of(&web)));
+        assert!(!f(&["id=ba"]).matches(&Row::of(&web)));
         let mut done = rec("b", Status::Exited, false);
         done.state.exit_code = 3;
-        assert!(f(&["exited=3"]).matches(&done));
-        assert!(!f(&["exited=0"]).matches(&done));
+        assert!(f(&["exited=3"]).matches(&Row::of(&done)));
+        assert!(!f(&["exited=0"]).matches(&Row::of(&done)));
         assert!(f(&["status=exited"]).implies_all());
         assert!(!f(&["name=x"]).implies_all());
     }

@@ -1,6 +1,7 @@
 //! What the CLI prints: `ps`'s table and JSON lines, `stats`' samples, docker's human
 //! durations, sizes and statuses.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
@@ -9,7 +10,8 @@ use super::template::Template;
 use crate::container::{self, Context};
 use crate::error::Error;
 use crate::log_file;
-use crate::record::{Record, Status};
+use crate::record::row::Row;
+use crate::record::Status;
 
 pub fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
@@ -79,107 +81,121 @@ pub fn ps(
     } else {
         None
     };
-    let recs = container::list(ctx, all || filter.implies_all(), names)?;
-    let recs: Vec<_> = recs.into_iter().filter(|r| filter.matches(r)).collect();
-    if quiet {
-        for r in &recs {
-            let _ = writeln!(out, "{}", shown_id(&r.id, no_trunc));
-        }
-        return Ok(0);
-    }
-    let command = |r: &Record| {
-        let c = std::iter::once(r.path.as_str())
-            .chain(r.args.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ");
-        if no_trunc {
-            format!("\"{c}\"")
-        } else {
-            format!("\"{}\"", truncate(&c, 20))
-        }
-    };
-    // docker's "RunningFor"/CREATED column: "5 minutes ago".
-    let ago = |time: &str| {
-        log_file::parse_time(time)
-            .map(|t| {
-                format!(
-                    "{} ago",
-                    human_duration(now.duration_since(t).unwrap_or_default())
-                )
-            })
-            .unwrap_or_default()
-    };
-    if !matches!(format, Format::Table) {
-        for r in &recs {
-            let created = ago(&r.created);
+    let all = all || filter.implies_all();
+    // Each line is made by the thread that read its record.
+    let lines: Vec<Result<String, String>> = if quiet {
+        container::list(ctx, all, names, &|r| {
+            filter
+                .matches(r)
+                .then(|| Ok(shown_id(&r.id, no_trunc).to_string()))
+        })?
+    } else if let Format::Table = format {
+        let _ = writeln!(
+            out,
+            "{:<14}{:<24}{:<24}{:<26}{:<32}NAMES",
+            "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
+        );
+        container::list(ctx, all, names, &|r| {
+            filter.matches(r).then(|| Ok(table_row(r, now, no_trunc)))
+        })?
+    } else {
+        container::list(ctx, all, names, &|r| {
+            if !filter.matches(r) {
+                return None;
+            }
             let v = serde_json::json!({
                 "ID": shown_id(&r.id, no_trunc),
-                "Image": r.config.image,
-                "Command": command(r),
-                "CreatedAt": r.created,
-                "RunningFor": created,
+                "Image": &*r.config.image,
+                "Command": command(r, no_trunc),
+                "CreatedAt": &*r.created,
+                "RunningFor": ago(&r.created, now),
                 "Status": human_status(r, now),
                 "State": r.state.docker_status(),
                 "Names": r.short_name(),
-                "Labels": r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                "Networks": r.host_config.network_mode,
+                "Labels": r.config.labels.0.iter().map(|(k, v)| format!("{}={}", &**k, &**v)).collect::<Vec<_>>().join(","),
+                "Networks": &*r.host_config.network_mode,
                 "Pid": r.state.pid,
                 "ExitCode": r.state.exit_code,
             });
-            let _ = writeln!(out, "{}", format.line(&v)?);
-        }
-        return Ok(0);
-    }
-    let _ = writeln!(
-        out,
-        "{:<14}{:<24}{:<24}{:<26}{:<32}NAMES",
-        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
-    );
-    let rows = |recs: &[Box<Record>]| {
-        use std::fmt::Write as _;
-        let mut text = String::with_capacity(recs.len() * 160);
-        for r in recs {
-            // The image as given (docker's `ps` shows Config.Image).
-            let image = if no_trunc {
-                r.config.image.clone()
-            } else {
-                truncate(&r.config.image, 22)
-            };
-            let _ = writeln!(
-                text,
-                "{:<14}{:<24}{:<24}{:<26}{:<32}{}",
-                shown_id(&r.id, no_trunc),
-                image,
-                command(r),
-                ago(&r.created),
-                human_status(r, now),
-                r.short_name()
-            );
-        }
-        text
+            Some(format.line(&v).map_err(|e| e.to_string()))
+        })?
     };
-    // A long listing is formatted in two halves at once (a thousand rows take a few ms).
-    let half = if recs.len() > 256 {
-        recs.len().div_ceil(2)
-    } else {
-        recs.len()
-    };
-    let texts: Vec<String> = std::thread::scope(|s| {
-        let parts: Vec<_> = recs.chunks(half.max(1)).collect();
-        let later: Vec<_> = parts[1.min(parts.len())..]
-            .iter()
-            .map(|p| s.spawn(|| rows(p)))
-            .collect();
-        let mut texts = vec![parts.first().map_or_else(String::new, |p| rows(p))];
-        texts.extend(later.into_iter().map(|h| h.join().unwrap_or_default()));
-        texts
-    });
-    for t in &texts {
-        let _ = out.write_all(t.as_bytes());
+    for line in lines {
+        let _ = writeln!(out, "{}", line.map_err(Error::Usage)?);
     }
-    // The process ends right after: freeing a thousand records one by one is wasted work.
-    std::mem::forget(recs);
     Ok(0)
+}
+
+/// One row of `ps`'s table (docker's columns and widths).
+fn table_row(r: &Row, now: SystemTime, no_trunc: bool) -> String {
+    let mut o = String::with_capacity(176);
+    cell(&mut o, 14, |o| o.push_str(shown_id(&r.id, no_trunc)));
+    // The image as given (docker's `ps` shows Config.Image).
+    cell(&mut o, 24, |o| {
+        let start = o.len();
+        o.push_str(&r.config.image);
+        if !no_trunc {
+            cut(o, start, 22);
+        }
+    });
+    cell(&mut o, 24, |o| push_command(o, r, no_trunc));
+    cell(&mut o, 26, |o| push_ago(o, &r.created, now));
+    cell(&mut o, 32, |o| push_status(o, r, now));
+    o.push_str(r.short_name());
+    o
+}
+
+/// What `fill` appends, padded with spaces to `width` characters (as `{:<width}`).
+fn cell(o: &mut String, width: usize, fill: impl FnOnce(&mut String)) {
+    let start = o.len();
+    fill(o);
+    let n = o[start..].chars().count();
+    o.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
+}
+
+/// [`truncate`] of what `o` holds from `start` on, in place.
+fn cut(o: &mut String, start: usize, n: usize) {
+    if let Some((at, _)) = o[start..].char_indices().nth(n) {
+        let keep = o[start..].char_indices().nth(n - 1).map_or(at, |(i, _)| i);
+        o.truncate(start + keep);
+        o.push('…');
+    }
+}
+
+/// docker's COMMAND column: the command line quoted, cut to 20 characters unless `no_trunc`.
+fn push_command(o: &mut String, r: &Row, no_trunc: bool) {
+    o.push('"');
+    let start = o.len();
+    o.push_str(&r.path);
+    for a in &r.args {
+        o.push(' ');
+        o.push_str(a);
+    }
+    if !no_trunc {
+        cut(o, start, 20);
+    }
+    o.push('"');
+}
+
+fn command(r: &Row, no_trunc: bool) -> String {
+    let mut o = String::new();
+    push_command(&mut o, r, no_trunc);
+    o
+}
+
+/// docker's "RunningFor"/CREATED column: "5 minutes ago" (nothing for a time that does
+/// not parse).
+fn push_ago(o: &mut String, time: &str, now: SystemTime) {
+    if let Some(t) = log_file::parse_time(time) {
+        push_duration(o, now.duration_since(t).unwrap_or_default());
+        o.push_str(" ago");
+    }
+}
+
+fn ago(time: &str, now: SystemTime) -> String {
+    let mut o = String::new();
+    push_ago(&mut o, time, now);
+    o
 }
 
 /// A container ID as `ps` shows it: whole with `--no-trunc`, else its first 12 characters.
@@ -187,7 +203,7 @@ fn shown_id(id: &str, no_trunc: bool) -> &str {
     if no_trunc {
         id
     } else {
-        &id[..12]
+        id.get(..12).unwrap_or(id)
     }
 }
 
@@ -338,59 +354,71 @@ pub fn inspect_all(
 }
 
 /// The status column of `ps`, as docker words it.
-pub fn human_status(rec: &Record, now: SystemTime) -> String {
-    let ago = |t: &str| {
-        log_file::parse_time(t).map(|t| human_duration(now.duration_since(t).unwrap_or_default()))
-    };
-    match rec.state.status {
-        Status::Running | Status::Paused => {
-            let up = ago(&rec.state.started_at).unwrap_or_default();
-            let mut s = format!("Up {up}");
-            if rec.state.paused {
-                s.push_str(" (Paused)");
-            }
-            if rec.ocishim.monitor_gone {
-                s.push_str(" (monitor gone)");
-            }
-            s
+pub fn human_status(r: &Row, now: SystemTime) -> String {
+    let mut o = String::new();
+    push_status(&mut o, r, now);
+    o
+}
+
+fn push_status(o: &mut String, r: &Row, now: SystemTime) {
+    let since = |o: &mut String, t: &str| {
+        if let Some(t) = log_file::parse_time(t) {
+            push_duration(o, now.duration_since(t).unwrap_or_default());
         }
-        Status::Exited => format!(
-            "Exited ({}) {} ago",
-            rec.state.exit_code,
-            ago(&rec.state.finished_at).unwrap_or_default()
-        ),
-        Status::Created => "Created".into(),
-        other => {
-            let mut c = other.as_str().to_string();
-            if let Some(f) = c.get_mut(0..1) {
-                f.make_ascii_uppercase();
+    };
+    match r.state.status {
+        Status::Running | Status::Paused => {
+            o.push_str("Up ");
+            since(o, &r.state.started_at);
+            if r.state.paused {
+                o.push_str(" (Paused)");
             }
-            c
+            if r.ocishim.monitor_gone {
+                o.push_str(" (monitor gone)");
+            }
+        }
+        Status::Exited => {
+            let _ = write!(o, "Exited ({}) ", r.state.exit_code);
+            since(o, &r.state.finished_at);
+            o.push_str(" ago");
+        }
+        Status::Created => o.push_str("Created"),
+        other => {
+            let s = other.as_str();
+            o.push_str(&s[..1].to_ascii_uppercase());
+            o.push_str(&s[1..]);
         }
     }
 }
 
 /// docker's HumanDuration.
 pub fn human_duration(d: Duration) -> String {
+    let mut o = String::new();
+    push_duration(&mut o, d);
+    o
+}
+
+fn push_duration(o: &mut String, d: Duration) {
     let s = d.as_secs();
-    match s {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".into(),
-        120..=3599 => format!("{} minutes", s / 60),
-        3600..=7199 => "About an hour".into(),
-        7200..=172_799 => format!("{} hours", s / 3600),
-        172_800..=1_209_599 => format!("{} days", s / 86400),
-        1_209_600..=5_183_999 => format!("{} weeks", s / 604_800),
-        5_184_000..=63_071_999 => format!("{} months", s / 2_592_000),
-        _ => format!("{} years", s / 31_536_000),
-    }
+    let _ = match s {
+        0 => write!(o, "Less than a second"),
+        1 => write!(o, "1 second"),
+        2..=59 => write!(o, "{s} seconds"),
+        60..=119 => write!(o, "About a minute"),
+        120..=3599 => write!(o, "{} minutes", s / 60),
+        3600..=7199 => write!(o, "About an hour"),
+        7200..=172_799 => write!(o, "{} hours", s / 3600),
+        172_800..=1_209_599 => write!(o, "{} days", s / 86400),
+        1_209_600..=5_183_999 => write!(o, "{} weeks", s / 604_800),
+        5_184_000..=63_071_999 => write!(o, "{} months", s / 2_592_000),
+        _ => write!(o, "{} years", s / 31_536_000),
+    };
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Record;
 
     #[test]
     fn durations() {
@@ -410,6 +438,41 @@ mod tests {
         assert_eq!(truncate("abc", 4), "abc");
     }
 
+    /// The table's row as docker pads and cuts it: `format!`'s `{:<width}` columns,
+    /// counted in characters.
+    #[test]
+    fn table_rows_are_docker_s() {
+        let cfg = crate::config::RawOptions {
+            rootfs: Some("/a/rootfs/with/a/long/path/☃".into()),
+            args: vec!["sh".into(), "-c".into(), "echo ☃☃☃ and more words".into()],
+            ..Default::default()
+        }
+        .into_config(&crate::config::HostFacts::detect())
+        .unwrap();
+        let now = SystemTime::now();
+        let mut rec = Record::new(&"c".repeat(64), "x", &cfg, log_file::format_time(now));
+        rec.state.set_running(1, log_file::format_time(now));
+        for no_trunc in [false, true] {
+            let row = Row::of(&rec);
+            let c = format!("{} {}", rec.path, rec.args.join(" "));
+            let (id, image, command) = if no_trunc {
+                (rec.id.clone(), rec.config.image.clone(), format!("\"{c}\""))
+            } else {
+                (
+                    rec.id[..12].to_string(),
+                    truncate(&rec.config.image, 22),
+                    format!("\"{}\"", truncate(&c, 20)),
+                )
+            };
+            let want = format!(
+                "{:<14}{:<24}{:<24}{:<26}{:<32}{}",
+                id, image, command, "Less than a second ago", "Up Less than a second", "x"
+            );
+            assert_eq!(table_row(&row, now, no_trunc), want);
+        }
+        assert_eq!(command(&Row::of(&rec), false).chars().count(), 22);
+    }
+
     #[test]
     fn statuses_as_docker_words_them() {
         let cfg = crate::config::RawOptions {
@@ -421,13 +484,19 @@ mod tests {
         .unwrap();
         let now = SystemTime::now();
         let mut rec = Record::new(&"a".repeat(64), "n", &cfg, log_file::format_time(now));
-        assert_eq!(human_status(&rec, now), "Created");
+        assert_eq!(human_status(&Row::of(&rec), now), "Created");
         rec.state.set_running(1, log_file::format_time(now));
         rec.state.set_paused(true);
-        assert_eq!(human_status(&rec, now), "Up Less than a second (Paused)");
+        assert_eq!(
+            human_status(&Row::of(&rec), now),
+            "Up Less than a second (Paused)"
+        );
         rec.state.set_exited(3, log_file::format_time(now));
-        assert_eq!(human_status(&rec, now), "Exited (3) Less than a second ago");
+        assert_eq!(
+            human_status(&Row::of(&rec), now),
+            "Exited (3) Less than a second ago"
+        );
         rec.state.status = Status::Dead;
-        assert_eq!(human_status(&rec, now), "Dead");
+        assert_eq!(human_status(&Row::of(&rec), now), "Dead");
     }
 }

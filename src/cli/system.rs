@@ -155,12 +155,11 @@ fn mem_total() -> u64 {
 
 /// The `info` object: the fields of docker's that a scheduler or operator reads.
 fn info_object(ctx: &Context) -> Result<Value, Error> {
-    let recs = container::list(ctx, true, None)?;
-    let running = recs
-        .iter()
-        .filter(|r| r.state.status.is_running() && !r.state.paused)
-        .count();
-    let paused = recs.iter().filter(|r| r.state.paused).count();
+    let states = container::list(ctx, true, None, &|r| {
+        Some((r.state.status.is_running(), r.state.paused))
+    })?;
+    let running = states.iter().filter(|(up, paused)| *up && !paused).count();
+    let paused = states.iter().filter(|(_, paused)| *paused).count();
     let images = container::images::list(ctx).map_or(0, |v| v.len());
     let mut runtimes = serde_json::Map::new();
     for name in ["runc", "crun"] {
@@ -193,10 +192,10 @@ fn info_object(ctx: &Context) -> Result<Value, Error> {
     };
     Ok(json!({
         "ID": "",
-        "Containers": recs.len(),
+        "Containers": states.len(),
         "ContainersRunning": running,
         "ContainersPaused": paused,
-        "ContainersStopped": recs.len() - running - paused,
+        "ContainersStopped": states.len() - running - paused,
         "Images": images,
         "Driver": "overlayfs",
         "DriverStatus": [],

@@ -240,7 +240,7 @@ fn record_exit(ctx: &Context, raw: &Record) -> Result<bool, Error> {
             }
         }
     }
-    let rebooted = super::rebooted(raw);
+    let rebooted = super::rebooted(&raw.ocishim.boot_id);
     let mut changed = false;
     ctx.store.update(&raw.id, |r| {
         if !r.state.status.is_running() {
