@@ -12,6 +12,7 @@ use ipnetwork::Ipv4Network;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
+use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use super::netns;
@@ -84,7 +85,12 @@ async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>, BridgeError> {
 }
 
 async fn has_addr(h: &Handle, index: u32, ip: Ipv4Addr) -> Result<bool, BridgeError> {
-    let mut addrs = h.address().get().set_link_index_filter(index).execute();
+    // IPv4 only: an unfiltered dump is every address of the host, and each container's
+    // veth has an IPv6 link-local one (a thousand containers made it the longest netlink
+    // call of `run -d`).
+    let mut req = h.address().get().set_link_index_filter(index);
+    req.message_mut().header.family = AddressFamily::Inet;
+    let mut addrs = req.execute();
     while let Some(a) = addrs.try_next().await.map_err(nl("listing addresses"))? {
         if a.header.index != index {
             continue;
