@@ -80,12 +80,8 @@ fn assert_clean(env: &Env, ids: &[String]) {
         .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(ns.is_empty(), "namespaces left: {ns:?}");
-    let ipam = std::fs::read_to_string(env.root.join("ipam/bridge.json")).unwrap_or_default();
-    let owners = ipam
-        .split('"')
-        .filter(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
-        .count();
-    assert_eq!(owners, 0, "addresses left: {ipam}");
+    let held = env.addresses("bridge");
+    assert!(held.is_empty(), "addresses left: {held:?}");
 }
 
 /// IDs of every record in the env (the abandoned creates among them).

@@ -247,11 +247,8 @@ fn fifty_parallel_runs_get_fifty_addresses() {
     for id in &ids {
         env.assert_gone(id, &[]);
     }
-    let left = std::fs::read_to_string(env.root.join("ipam/bridge.json")).unwrap_or_default();
-    assert!(
-        left.trim() == "{}" || left.is_empty(),
-        "allocations left: {left}"
-    );
+    let left = env.addresses("bridge");
+    assert!(left.is_empty(), "allocations left: {left:?}");
     env.assert_empty();
 }
 
@@ -432,11 +429,11 @@ fn a_full_subnet_is_125_and_leaves_nothing() {
         1,
         "only the first container exists"
     );
-    let ipam = std::fs::read_to_string(env.root.join(format!("ipam/{net}.json"))).unwrap();
+    let held = env.addresses(&net);
     assert_eq!(
-        ipam.matches(&a).count(),
-        1,
-        "only the first address: {ipam}"
+        held.iter().map(|(_, o)| o.as_str()).collect::<Vec<_>>(),
+        [a.as_str()],
+        "only the first address: {held:?}"
     );
     env.ok(&["rm", "-f", &a]);
     env.ok(&["network", "rm", &net]);

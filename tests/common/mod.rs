@@ -268,8 +268,11 @@ impl Env {
             !self.root.join("netns").join(id).exists(),
             "netns of {id} left behind"
         );
-        let ipam = std::fs::read_to_string(self.root.join("ipam/bridge.json")).unwrap_or_default();
-        assert!(!ipam.contains(id), "address of {id} still allocated");
+        let held = self.addresses("bridge");
+        assert!(
+            !held.iter().any(|(_, o)| o == id),
+            "address of {id} still allocated"
+        );
         let ranges = std::fs::read_to_string(self.ranges_file()).unwrap_or_default();
         assert!(!ranges.contains(id), "id range of {id} still allocated");
         assert!(
@@ -291,6 +294,23 @@ impl Env {
     /// Monitors of this env still running (their argv names the env's --root).
     pub fn monitors(&self) -> Vec<i32> {
         processes_mentioning(&format!("__monitor\0--root\0{}\0", self.root.display()))
+    }
+
+    /// The addresses allocated on network `net` and their owners: the symlinks named by
+    /// the address in `<root>/ipam/<net>/` (README, "Networking").
+    pub fn addresses(&self, net: &str) -> Vec<(String, String)> {
+        std::fs::read_dir(self.root.join("ipam").join(net))
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| {
+                        let name = e.file_name().into_string().ok()?;
+                        name.parse::<std::net::Ipv4Addr>().ok()?;
+                        let owner = std::fs::read_link(e.path()).ok()?;
+                        Some((name, owner.display().to_string()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The `--userns auto` allocation table of this env.
