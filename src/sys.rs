@@ -43,10 +43,12 @@ pub fn read_small_at<'b>(dir: &impl AsFd, rel: &str, buf: &'b mut [u8]) -> Optio
     Some(&buf[..n])
 }
 
-/// `f` over `items`, keeping what it returns, in order: by as many threads as there are
-/// processors (at most 4) when there are at least `min` items, the calling thread one of
-/// them. The threads take the items 32 at a time from a shared counter, so a thread that
-/// starts late (a VM's idle vCPU wakes slowly) or runs slowly does less of the work. Each
+/// `f` over `items`, keeping what it returns, in order: by one thread more than there are
+/// processors (at most 4, so 5 threads) when there are at least `min` items, the calling
+/// thread one of them. The threads take the items 32 at a time from a shared counter, so a
+/// thread that starts late (a VM's idle vCPU wakes slowly) or runs slowly does less of the
+/// work; the extra thread keeps the awake processor busy meanwhile (`ps -a` over 1,000
+/// records after 0.25 s of quiet on 2 vCPUs: 25 ms with 2 threads, 19 ms with 3). Each
 /// thread makes its own state with `init` (a buffer, directories it holds open) and hands
 /// it to `f` item after item.
 pub fn par_filter_map<I: Sync, S, T: Send>(
@@ -56,8 +58,9 @@ pub fn par_filter_map<I: Sync, S, T: Send>(
     f: &(dyn Fn(&mut S, &I) -> Option<T> + Sync),
 ) -> Vec<T> {
     const CHUNK: usize = 32;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if items.len() < min.max(2) || threads < 2 {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let threads = cpus + 1;
+    if items.len() < min.max(2) || cpus < 2 {
         let mut state = init();
         return items.iter().filter_map(|i| f(&mut state, i)).collect();
     }
