@@ -162,9 +162,9 @@ fn cut(o: &mut String, start: usize, n: usize) {
     }
 }
 
-/// docker's COMMAND column: the command line quoted, cut to 20 characters unless `no_trunc`.
+/// docker's COMMAND column: the command line cut to 20 characters unless `no_trunc`, then
+/// quoted as Go's `strconv.Quote` does (`"` and `\` escaped, control characters spelled).
 fn push_command(o: &mut String, r: &Row, no_trunc: bool) {
-    o.push('"');
     let start = o.len();
     o.push_str(&r.path);
     for a in &r.args {
@@ -173,6 +173,33 @@ fn push_command(o: &mut String, r: &Row, no_trunc: bool) {
     }
     if !no_trunc {
         cut(o, start, 20);
+    }
+    if !o[start..]
+        .bytes()
+        .any(|b| b == b'"' || b == b'\\' || b < 0x20 || b == 0x7f)
+    {
+        o.insert(start, '"');
+        o.push('"');
+        return;
+    }
+    let raw = o.split_off(start);
+    o.push('"');
+    for c in raw.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\t' => o.push_str("\\t"),
+            '\r' => o.push_str("\\r"),
+            '\u{7}' => o.push_str("\\a"),
+            '\u{8}' => o.push_str("\\b"),
+            '\u{b}' => o.push_str("\\v"),
+            '\u{c}' => o.push_str("\\f"),
+            c if c.is_ascii_control() => {
+                let _ = write!(o, "\\x{:02x}", c as u32);
+            }
+            c => o.push(c),
+        }
     }
     o.push('"');
 }
@@ -471,6 +498,15 @@ mod tests {
             assert_eq!(table_row(&row, now, no_trunc), want);
         }
         assert_eq!(command(&Row::of(&rec), false).chars().count(), 22);
+        // Quoted as Go's strconv.Quote (docker's ps), after the cut.
+        rec.path = "sh".into();
+        rec.args = vec!["-c".into(), "echo \"a\\b\"\n\u{1}".into()];
+        assert_eq!(
+            command(&Row::of(&rec), true),
+            r#""sh -c echo \"a\\b\"\n\x01""#
+        );
+        rec.args = vec!["-c".into(), "echo \"hello from a long line\"".into()];
+        assert_eq!(command(&Row::of(&rec), false), r#""sh -c echo \"hello f…""#);
     }
 
     #[test]
