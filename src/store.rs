@@ -679,14 +679,7 @@ pub struct ListDirs {
 impl ListDirs {
     /// The record of `id`, read into `buf` (emptied first).
     pub fn read_record<'b>(&self, id: &str, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
-        let mut path = [0u8; 128];
-        let fd = rustix::fs::openat(
-            &self.records,
-            below(&mut path, id, "config.v2.json")?,
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .ok()?;
+        let fd = open_below(&self.records, id, "config.v2.json")?;
         buf.clear();
         read_into(File::from(fd), buf).ok()?;
         Some(buf)
@@ -694,26 +687,27 @@ impl ListDirs {
 
     /// [`Store::alive_lock_held`].
     pub fn alive_lock_held(&self, id: &str) -> Option<bool> {
-        let mut path = [0u8; 128];
-        let fd = rustix::fs::openat(
-            self.bundles.as_ref()?,
-            below(&mut path, id, "monitor.alive")?,
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .ok()?;
-        lock_held(&fd)
+        lock_held(&open_below(self.bundles.as_ref()?, id, "monitor.alive")?)
     }
 }
 
-/// `dir/name` written into `buf` (no allocation: a listing builds two a container).
-fn below<'b>(buf: &'b mut [u8; 128], dir: &str, name: &str) -> Option<&'b str> {
+/// `dir/name` opened read-only below the directory `base`, the path built on the stack (no
+/// allocation: a listing opens two a container).
+fn open_below(base: &File, dir: &str, name: &str) -> Option<std::os::fd::OwnedFd> {
+    let mut buf = [0u8; 128];
     let n = dir.len() + 1 + name.len();
     let out = buf.get_mut(..n)?;
     out[..dir.len()].copy_from_slice(dir.as_bytes());
     out[dir.len()] = b'/';
     out[dir.len() + 1..].copy_from_slice(name.as_bytes());
-    std::str::from_utf8(out).ok()
+    let rel = std::str::from_utf8(out).ok()?;
+    rustix::fs::openat(
+        base,
+        rel,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()
 }
 
 /// Whether another process holds a lock on `fd`'s file (a monitor's `monitor.alive`):
@@ -726,9 +720,6 @@ fn lock_held(fd: &impl std::os::fd::AsFd) -> Option<bool> {
     }
 }
 
-/// A small file's bytes in as few system calls as the kernel allows (open, read until
-/// EOF, close: no fstat or lseek, which `read_to_end` adds): `ps` reads a record a
-/// container.
 /// A small file's bytes in as few system calls as the kernel allows (open, read until
 /// EOF, close: no fstat or lseek, which `read_to_end` adds): `ps` reads a record a
 /// container.

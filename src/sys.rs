@@ -19,19 +19,16 @@ use nix::unistd::Pid;
 /// `read` into `buf`: open (close-on-exec in the call itself), read, close, nothing
 /// else. What fits in `buf` is returned; these files are a few hundred bytes at most.
 pub fn read_small<'b>(path: &std::path::Path, buf: &'b mut [u8]) -> Option<&'b [u8]> {
-    let fd = rustix::fs::open(
-        path,
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .ok()?;
-    let n = rustix::io::read(&fd, &mut *buf).ok()?;
-    Some(&buf[..n])
+    read_small_at(&rustix::fs::CWD, path, buf)
 }
 
 /// [`read_small`] of `rel` below the directory `dir` (held open by a listing: the walk is
 /// then the last names only).
-pub fn read_small_at<'b>(dir: &impl AsFd, rel: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+pub fn read_small_at<'b>(
+    dir: &impl AsFd,
+    rel: impl rustix::path::Arg,
+    buf: &'b mut [u8],
+) -> Option<&'b [u8]> {
     let fd = rustix::fs::openat(
         dir,
         rel,
@@ -480,8 +477,6 @@ pub fn overlay_from_fds(
 
 #[cfg(test)]
 mod tests {
-    use super::par_filter_map;
-
     /// Kept in order, filtered, each thread's state its own, by one thread or several.
     #[test]
     fn par_filter_map_keeps_order() {

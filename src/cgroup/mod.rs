@@ -424,16 +424,16 @@ impl ContainerCgroup {
                 // finding it spares pause and resume a read of mountinfo.
                 let mut buf = [0u8; 64];
                 let mut read = |d: PathBuf| {
-                    crate::sys::read_small(&d.join("freezer.state"), &mut buf)
-                        .map(|s| s.trim_ascii() != b"THAWED")
+                    crate::sys::read_small(&d.join(FREEZER_V1), &mut buf)
+                        .map(|s| frozen_in(Version::V1, s))
                 };
                 read(self.fs.root.join("freezer").join(&self.path))
                     .or_else(|| self.dir("freezer").and_then(read))
             }
             Version::V2 => {
                 let mut buf = [0u8; 16];
-                let path = self.fs.root.join(&self.path).join("cgroup.freeze");
-                crate::sys::read_small(&path, &mut buf).map(|s| s.trim_ascii() == b"1")
+                let path = self.fs.root.join(&self.path).join(FREEZER_V2);
+                crate::sys::read_small(&path, &mut buf).map(|s| frozen_in(Version::V2, s))
             }
         }
     }
@@ -531,6 +531,19 @@ impl ContainerCgroup {
     }
 }
 
+/// The freezer's state file of a cgroup, v1 and v2.
+const FREEZER_V1: &str = "freezer.state";
+const FREEZER_V2: &str = "cgroup.freeze";
+
+/// Whether a freezer state file's content says frozen: v1 FROZEN or FREEZING (anything but
+/// THAWED), v2 `1`.
+fn frozen_in(version: Version, state: &[u8]) -> bool {
+    match version {
+        Version::V1 => state.trim_ascii() != b"THAWED",
+        Version::V2 => state.trim_ascii() == b"1",
+    }
+}
+
 /// [`ContainerCgroup::frozen`] of many containers by one thread (`ps`): each parent
 /// cgroup's directory is opened once, and a container's state file is then the last two
 /// names below it (on kernfs, a name's lookup is most of an open's cost).
@@ -577,19 +590,15 @@ impl Freezers {
         };
         self.rel.clear();
         self.rel.push_str(leaf);
-        self.rel.push_str(if v1 {
-            "/freezer.state"
-        } else {
-            "/cgroup.freeze"
-        });
+        self.rel.push('/');
+        self.rel.push_str(if v1 { FREEZER_V1 } else { FREEZER_V2 });
         let mut buf = [0u8; 64];
         let state = self.parents[i]
             .1
             .as_ref()
-            .and_then(|d| crate::sys::read_small_at(d, &self.rel, &mut buf));
+            .and_then(|d| crate::sys::read_small_at(d, self.rel.as_str(), &mut buf));
         match state {
-            Some(s) if v1 => Some(s.trim_ascii() != b"THAWED"),
-            Some(s) => Some(s.trim_ascii() == b"1"),
+            Some(s) => Some(frozen_in(self.fs.version, s)),
             None => ContainerCgroup::in_fs(self.fs, cgroups_path).frozen(),
         }
     }

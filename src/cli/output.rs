@@ -13,14 +13,6 @@ use crate::log_file;
 use crate::record::row::Row;
 use crate::record::Status;
 
-pub fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
-}
-
 impl From<super::template::TemplateError> for Error {
     fn from(e: super::template::TemplateError) -> Error {
         Error::Usage(e.to_string())
@@ -153,7 +145,8 @@ fn cell(o: &mut String, width: usize, fill: impl FnOnce(&mut String)) {
     o.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
 }
 
-/// [`truncate`] of what `o` holds from `start` on, in place.
+/// What `o` holds from `start` on, cut to `n` characters as docker's `Ellipsis` (the first
+/// `n - 1` and `…`) when it is longer, in place.
 fn cut(o: &mut String, start: usize, n: usize) {
     if let Some((at, _)) = o[start..].char_indices().nth(n) {
         let keep = o[start..].char_indices().nth(n - 1).map_or(at, |(i, _)| i);
@@ -446,6 +439,15 @@ fn push_duration(o: &mut String, d: Duration) {
 mod tests {
     use super::*;
     use crate::record::Record;
+
+    /// docker's `Ellipsis`, the tests' reference for [`cut`].
+    fn truncate(s: &str, n: usize) -> String {
+        if s.chars().count() <= n {
+            s.to_string()
+        } else {
+            format!("{}…", s.chars().take(n - 1).collect::<String>())
+        }
+    }
 
     #[test]
     fn durations() {

@@ -44,6 +44,11 @@ struct Table {
     dir: PathBuf,
 }
 
+/// The name of `owner`'s link to its address.
+fn owner_link(owner: &str) -> String {
+    format!("owner.{owner}")
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> IpamError + '_ {
     move |source| IpamError::Io {
         path: path.display().to_string(),
@@ -66,7 +71,7 @@ impl Table {
 
     /// `owner`'s address, when both of its links agree.
     fn address_of(&self, owner: &str) -> Option<Ipv4Addr> {
-        let ip: Ipv4Addr = self.link(&format!("owner.{owner}"))?.parse().ok()?;
+        let ip: Ipv4Addr = self.link(&owner_link(owner))?.parse().ok()?;
         (self.owner_of(ip).as_deref() == Some(owner)).then_some(ip)
     }
 
@@ -81,7 +86,7 @@ impl Table {
     }
 
     fn name(&self, owner: &str, ip: Ipv4Addr) -> Result<(), IpamError> {
-        let p = self.dir.join(format!("owner.{owner}"));
+        let p = self.dir.join(owner_link(owner));
         let _ = fs::remove_file(&p);
         symlink(ip.to_string(), &p).map_err(io_err(&p))
     }
@@ -93,8 +98,9 @@ impl Table {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&p)(e)),
             _ => {}
         }
-        if self.link(&format!("owner.{owner}")) == Some(ip.to_string()) {
-            let _ = fs::remove_file(self.dir.join(format!("owner.{owner}")));
+        let link = owner_link(owner);
+        if self.link(&link) == Some(ip.to_string()) {
+            let _ = fs::remove_file(self.dir.join(link));
         }
         if self.low().is_none_or(|low| ip < low) {
             self.set_low(ip);
@@ -197,7 +203,11 @@ impl Ipam {
             for a in (low..end).chain(first..low) {
                 let ip = Ipv4Addr::from(a);
                 if ip != gateway && t.take(ip, owner)? {
-                    t.name(owner, ip)?;
+                    // A failed allocation holds nothing: the address goes back.
+                    if let Err(e) = t.name(owner, ip) {
+                        let _ = fs::remove_file(t.dir.join(ip.to_string()));
+                        return Err(e);
+                    }
                     t.set_low(Ipv4Addr::from(a + 1));
                     return Ok(ip);
                 }
@@ -214,7 +224,7 @@ impl Ipam {
         self.with_table(network, |t| match t.address_of(owner) {
             Some(ip) => t.free(ip, owner),
             None => {
-                let _ = fs::remove_file(t.dir.join(format!("owner.{owner}")));
+                let _ = fs::remove_file(t.dir.join(owner_link(owner)));
                 Ok(())
             }
         })
@@ -385,6 +395,23 @@ mod tests {
         ipam.release("h", "b").unwrap();
         ipam.release("h", "c").unwrap();
         assert!(ipam.allocations("h").unwrap().is_empty());
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    /// An allocation that fails half-way (its owner's link cannot be made) gives the
+    /// address back.
+    #[test]
+    fn a_failed_allocation_holds_nothing() {
+        let (ipam, d) = tmp();
+        let net: Ipv4Network = "10.6.0.0/29".parse().unwrap();
+        let gw: Ipv4Addr = "10.6.0.1".parse().unwrap();
+        // An owner name no link can have (a path separator in it).
+        assert!(ipam.allocate("f", net, gw, "a/b").is_err());
+        assert!(ipam.allocations("f").unwrap().is_empty());
+        assert_eq!(
+            ipam.allocate("f", net, gw, "c").unwrap(),
+            Ipv4Addr::new(10, 6, 0, 2)
+        );
         fs::remove_dir_all(d).unwrap();
     }
 
