@@ -257,11 +257,7 @@ impl Store {
             .map(|rd| {
                 rd.flatten()
                     .filter_map(|e| e.file_name().into_string().ok())
-                    .filter(|id| {
-                        id.len() == 64
-                            && id.bytes().all(|b| b.is_ascii_hexdigit())
-                            && !self.record_path(id).exists()
-                    })
+                    .filter(|id| is_id(id) && !self.record_path(id).exists())
                     .collect()
             })
             .unwrap_or_default()
@@ -278,27 +274,81 @@ impl Store {
 
     /// Reserve a name for an ID: a symlink `names/NAME` whose target is the ID and the
     /// reserving process (PID and start time), made whole and exclusively by `symlink(2)`
-    /// (safe without a global lock; a kill leaves no empty entry). A name whose record
-    /// does not exist and whose reserving process is gone was left by a killed create.
+    /// (safe without a global lock; a kill leaves no empty entry). A name left by a create
+    /// killed before its record ([`Store::release_orphan_name`]) is taken over; a name whose
+    /// create is still under way is in use, as is a recorded container's.
     pub fn reserve_name(&self, name: &str, id: &str) -> Result<(), StoreError> {
         let p = self.names_dir().join(name);
         let me = crate::record::Creator::this_process();
         let content = format!("{id} {} {}", me.pid, me.start_time);
-        match std::os::unix::fs::symlink(&content, &p) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let (owner, _) = name_owner(&read_name(&p).unwrap_or_default());
-                // A name whose owner record is gone (a crash mid-create) is free again.
-                if !owner.is_empty() && !self.record_path(&owner).exists() {
-                    let _ = fs::remove_file(&p);
-                    return self.reserve_name(name, id);
+        // Bounded: each retry follows a name that was released meanwhile.
+        for _ in 0..4 {
+            match std::os::unix::fs::symlink(&content, &p) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if self.release_orphan_name(name)? {
+                        continue;
+                    }
+                    match read_name(&p) {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        held => {
+                            return Err(StoreError::NameInUse {
+                                name: name.to_string(),
+                                id: name_owner(&held.unwrap_or_default()).0,
+                            })
+                        }
+                    }
                 }
-                Err(StoreError::NameInUse {
-                    name: name.to_string(),
-                    id: owner,
-                })
+                Err(e) => return Err(io_err("creating", &p)(e)),
             }
-            Err(e) => Err(io_err("creating", &p)(e)),
+        }
+        Err(StoreError::NameInUse {
+            name: name.to_string(),
+            id: String::new(),
+        })
+    }
+
+    /// The owner of a name entry (`bytes`, read from `path`) that a create killed before
+    /// its record left: the owner has no record and the reserving process is gone (for an
+    /// entry that does not say who reserved it, it is older than [`ORPHAN_GRACE`]).
+    fn orphan_owner(&self, path: &Path, bytes: &[u8]) -> Option<String> {
+        let (owner, by) = name_owner(bytes);
+        let gone = match by {
+            Some(c) => !c.alive(),
+            None => older_than(path, ORPHAN_GRACE),
+        };
+        let recorded = is_id(&owner) && self.record_path(&owner).exists();
+        (gone && !recorded).then_some(owner)
+    }
+
+    /// Release `name` if a create killed before its record left it, with the container
+    /// directory that create may have made (which can get no record now: only its creator
+    /// writes the first one). Under one lock for every such release, so that two processes
+    /// that found the same orphan never remove a name that the other has just reserved
+    /// (reservations themselves need no lock). Whether it released the name.
+    pub fn release_orphan_name(&self, name: &str) -> Result<bool, StoreError> {
+        let _l = self.lock(NAMES_LOCK)?;
+        let p = self.names_dir().join(name);
+        let Ok(bytes) = read_name(&p) else {
+            return Ok(false);
+        };
+        let Some(owner) = self.orphan_owner(&p, &bytes) else {
+            return Ok(false);
+        };
+        // The directory first: a release killed in between leaves an orphan name, found
+        // again, not a directory that no name leads to.
+        if is_id(&owner) {
+            let d = self.container_dir(&owner);
+            match fs::remove_dir_all(&d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("removing", &d)(e)),
+            }
+        }
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err("removing", &p)(e)),
         }
     }
 
@@ -442,7 +492,7 @@ impl Store {
         let containers = File::open(self.containers_dir()).ok();
         let id_of = |name: &String| -> Option<String> {
             let id = name_owner(&read_name_at(&names_fd, Path::new(name)).ok()?).0;
-            if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if !is_id(&id) {
                 return None;
             }
             if recorded {
@@ -481,23 +531,17 @@ impl Store {
             .collect()
     }
 
-    /// Names (and the ID each names) whose record does not exist, reserved by a process
-    /// that is gone, or when that is not recorded, longer than `grace` ago (a create
-    /// reserves its name just before it writes its record).
-    pub fn names_without_record(&self, grace: std::time::Duration) -> Vec<(String, String)> {
+    /// Names (and the ID each names) left by creates killed before their records
+    /// ([`Store::release_orphan_name`] releases one).
+    pub fn names_without_record(&self) -> Vec<(String, String)> {
         let Ok(rd) = fs::read_dir(self.names_dir()) else {
             return Vec::new();
         };
         rd.flatten()
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
-                let (owner, by) = name_owner(&read_name(&e.path()).ok()?);
-                let gone = match by {
-                    Some(c) => !c.alive(),
-                    None => older_than(&e.path(), grace),
-                };
-                let orphan = (owner.is_empty() || !self.record_path(&owner).exists()) && gone;
-                orphan.then_some((name, owner))
+                let owner = self.orphan_owner(&e.path(), &read_name(&e.path()).ok()?)?;
+                Some((name, owner))
             })
             .collect()
     }
@@ -505,10 +549,7 @@ impl Store {
     /// IDs of every container directory.
     pub fn ids(&self) -> Result<Vec<String>, StoreError> {
         let d = self.containers_dir();
-        dir_names(&d, &|n| {
-            n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit())
-        })
-        .map_err(io_err("listing", &d))
+        dir_names(&d, &is_id).map_err(io_err("listing", &d))
     }
 
     /// Resolve a full ID, a name or a unique ID prefix (docker's order).
@@ -587,6 +628,18 @@ impl Store {
             .unwrap_or_default()
     }
 }
+
+/// Whether `s` has a container ID's shape (64 hex digits).
+fn is_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// How old a record-less name or container directory that does not say which process made
+/// it must be before it counts as left by a killed create (`gc`).
+pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The lock every release of an orphan name takes (`locks/names`).
+const NAMES_LOCK: &str = "names";
 
 /// The prefix of a container directory being removed (see [`Store::remove`]).
 const REMOVING: &str = ".removing-";

@@ -18,6 +18,7 @@ use serde_json::Value;
 /// Every failpoint of create and run's start, in order.
 const CREATE_POINTS: &[&str] = &[
     "create::name",
+    "create::directory",
     "create::record",
     "create::cgroup",
     "create::userns",
@@ -120,7 +121,9 @@ fn run_killed_at_every_step_of_create_and_start_then_gc_leaves_nothing() {
                 "{point}: {v}"
             );
         }
-        if *point != "create::name" {
+        // Killed before its record: a name (and a directory) that no listing shows.
+        let before_record = matches!(*point, "create::name" | "create::directory");
+        if !before_record {
             assert_eq!(ids.len(), 1, "{point}: one abandoned record: {ids:?}");
         }
         let reclaimed = gc(&env);
@@ -131,7 +134,7 @@ fn run_killed_at_every_step_of_create_and_start_then_gc_leaves_nothing() {
             "{point}: gc said {reclaimed:?}"
         );
         assert!(
-            *point != "create::name" || reclaimed.iter().any(|l| l.starts_with("name ")),
+            !before_record || reclaimed.iter().any(|l| l.starts_with("name ")),
             "{point}: the name of a create killed before its record: {reclaimed:?}"
         );
         assert_clean(&env, &ids);
@@ -231,6 +234,47 @@ fn run_killed_at_random_moments_then_gc_leaves_nothing() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_clean(&env, &[]);
+}
+
+/// A create killed between its directory and its record leaves a name that no listing
+/// shows: the next create of that name takes it over, with the directory (before this,
+/// the name was taken and the directory left for gc's grace period, a minute).
+#[test]
+fn a_name_left_by_a_killed_create_is_taken_over_with_its_directory() {
+    let env = Env::new();
+    let rootfs = env.rootfs();
+    let name = format!("t{}", std::process::id());
+    let args = [
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &name,
+        "--rootfs",
+        &rootfs,
+        "sleep",
+        "60",
+    ];
+    let o = killed_at(&env, "create::directory", &args);
+    assert_killed(&o, "create::directory");
+    let dirs = || -> Vec<_> {
+        std::fs::read_dir(env.data_root.join("containers"))
+            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(dirs().len(), 1, "the killed create's directory");
+    assert_eq!(all_ids(&env), Vec::<String>::new());
+    let id = env.ok(&args);
+    assert_eq!(env.status(&id), "running");
+    assert_eq!(dirs(), vec![std::ffi::OsString::from(&id)]);
+    assert_eq!(gc(&env), Vec::<String>::new(), "nothing left for gc");
+    // The name is the new container's.
+    let o = env.ocishim(&args);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already in use"), "{}", stderr(&o));
+    env.ok(&["rm", "-f", &name]);
+    assert_clean(&env, &[id]);
 }
 
 #[test]

@@ -532,7 +532,10 @@ fn write_record<'a>(ctx: &'a Context, rec: &Record, rb: &mut Rollback<'a>) -> Re
     let dir = ctx.store.container_dir(&rec.id);
     let written = fs::create_dir_all(&dir)
         .map_err(io_err(format!("creating {}", dir.display())))
-        .and_then(|_| ctx.store.write(rec).map_err(Error::from));
+        .and_then(|_| {
+            failpoint("create::directory");
+            ctx.store.write(rec).map_err(Error::from)
+        });
     if let Err(e) = written {
         // This step's own partial work: the directory.
         if let Err(u) = fs::remove_dir_all(&dir) {

@@ -5,20 +5,18 @@
 //! veth, address, id range, runtime state, mount or monitor whose ID has no record (looked
 //! up when the thing is found, not from an earlier listing) belongs to no live create or
 //! container. Only a name and a container directory can exist without a record, for the
-//! moment between a create's name reservation and its record: they are reclaimed once
-//! older than [`GRACE`]. A create whose process is alive is never touched.
+//! moment between a create's name reservation and its record: they are reclaimed once the
+//! creating process is gone (when that is not recorded, once older than [`ORPHAN_GRACE`]).
+//! A create whose process is alive is never touched.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::{now, refresh, remove, Context};
 use crate::error::Error;
 use crate::record::Record;
 use crate::runtime::Runtime;
+use crate::store::ORPHAN_GRACE;
 use crate::sys::failpoint;
-
-/// How old a record-less name or container directory must be before gc takes it.
-pub const GRACE: Duration = Duration::from_secs(60);
 
 /// What gc reclaimed (or with `dry_run` would reclaim), one line each.
 pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
@@ -142,7 +140,7 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
             });
         }
     }
-    for id in ctx.store.dirs_without_record(GRACE) {
+    for id in ctx.store.dirs_without_record(ORPHAN_GRACE) {
         act(format!("directory of {id}"), &mut || {
             remove_dir(&ctx.store.container_dir(&id))
         });
@@ -156,9 +154,9 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
         let line = format!("{} (a removal killed half-way)", dir.display());
         act(line, &mut || remove_dir(&dir));
     }
-    for (name, owner) in ctx.store.names_without_record(GRACE) {
+    for (name, owner) in ctx.store.names_without_record() {
         act(format!("name {name} of {owner}"), &mut || {
-            Ok(ctx.store.release_name(&name, &owner))
+            Ok(ctx.store.release_orphan_name(&name)?)
         });
     }
     failpoint("gc::files");

@@ -213,11 +213,81 @@ fn the_alive_lock_is_held_while_its_holder_keeps_it() {
     let _ = fs::remove_dir_all(base);
 }
 
+/// A name entry as a create by `by` would have reserved it for `id`.
+fn name_by(s: &Store, name: &str, id: &str, by: crate::record::Creator) {
+    let target = format!("{id} {} {}", by.pid, by.start_time);
+    std::os::unix::fs::symlink(target, s.names_dir().join(name)).unwrap();
+}
+
+/// A process that is gone: this one's PID with another start time.
+fn gone() -> crate::record::Creator {
+    let me = crate::record::Creator::this_process();
+    crate::record::Creator {
+        start_time: me.start_time + 1,
+        ..me
+    }
+}
+
 #[test]
-fn stale_name_is_reclaimed() {
+fn a_name_whose_create_is_under_way_is_in_use() {
     let (s, base) = tmp_store();
-    s.reserve_name("ghost", &new_id()).unwrap();
-    s.reserve_name("ghost", "b").unwrap();
+    let (a, b) = (new_id(), new_id());
+    // Reserved by this process (alive), no record yet: the create is between its name and
+    // its record, and the name is its own.
+    s.reserve_name("busy", &a).unwrap();
+    match s.reserve_name("busy", &b) {
+        Err(StoreError::NameInUse { id, .. }) => assert_eq!(id, a),
+        other => panic!("expected the name in use, got {other:?}"),
+    }
+    assert_eq!(s.names_without_record(), vec![]);
+    assert!(!s.release_orphan_name("busy").unwrap());
+    fs::remove_dir_all(base).unwrap();
+}
+
+#[test]
+fn a_name_left_by_a_killed_create_is_taken_over_with_its_directory() {
+    let (s, base) = tmp_store();
+    let (a, b) = (new_id(), new_id());
+    // Killed between its directory and its record (a temp file of the record's write).
+    name_by(&s, "ghost", &a, gone());
+    fs::create_dir_all(s.container_dir(&a)).unwrap();
+    fs::write(s.container_dir(&a).join("config.v2.tmp7"), "{").unwrap();
+    assert_eq!(s.names_without_record(), vec![("ghost".into(), a.clone())]);
+    s.reserve_name("ghost", &b).unwrap();
+    assert!(
+        !s.container_dir(&a).exists(),
+        "the killed create's directory stays"
+    );
+    assert_eq!(
+        name_owner(&read_name(&s.names_dir().join("ghost")).unwrap()).0,
+        b
+    );
+    // A recorded container's name is never an orphan, whoever reserved it.
+    let c = new_id();
+    name_by(&s, "kept", &c, gone());
+    fs::create_dir_all(s.container_dir(&c)).unwrap();
+    s.write(&Record::new(&c, "kept", &cfg(), "x".into()))
+        .unwrap();
+    assert!(!s.release_orphan_name("kept").unwrap());
+    assert!(matches!(
+        s.reserve_name("kept", &b),
+        Err(StoreError::NameInUse { .. })
+    ));
+    fs::remove_dir_all(base).unwrap();
+}
+
+#[test]
+fn an_orphan_name_with_a_garbage_owner_removes_no_directory() {
+    let (s, base) = tmp_store();
+    let a = new_id();
+    fs::create_dir_all(s.container_dir(&a)).unwrap();
+    s.write(&Record::new(&a, "a", &cfg(), "x".into())).unwrap();
+    for (name, owner) in [("g1", "x"), ("g2", ".."), ("g3", "../names")] {
+        name_by(&s, name, owner, gone());
+        assert!(s.release_orphan_name(name).unwrap(), "{name}");
+    }
+    assert!(s.containers_dir().is_dir() && s.names_dir().is_dir());
+    assert!(s.record_path(&a).exists());
     fs::remove_dir_all(base).unwrap();
 }
 
