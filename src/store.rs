@@ -2,11 +2,10 @@
 //!
 //! ```text
 //! <root>/locks/<id>                      per-container flock
+//! <root>/containers/<id>/{config.json,hostname,hosts,resolv.conf,runtime.log,init.pid}
 //! <data-root>/containers/<id>/config.v2.json
 //! <data-root>/containers/<id>/<id>-json.log
-//! <data-root>/containers/<id>/{hostname,hosts,resolv.conf,runtime.log,init.pid}
-//! <data-root>/containers/<id>/bundle/config.json
-//! <data-root>/names/<name>               contains the owner's ID (created O_EXCL)
+//! <data-root>/names/<name>               a symlink to "<id> <pid> <start time>"
 //! ```
 
 use std::fs::{self, File, OpenOptions};
@@ -173,9 +172,9 @@ impl Store {
         self.container_dir(id).join(format!("{id}-json.log"))
     }
     /// What does not outlive a boot lives under `--root` (a tmpfs), as dockerd keeps its
-    /// runtime bundles under /run: the bundle (config.json), the runtime's log and the
-    /// pid file, in `<root>/containers/<id>`. Only the record, the /etc files, the log and
-    /// an image's upper layer are on the data root.
+    /// runtime bundles under /run: the bundle (config.json), the /etc files, the runtime's
+    /// log and the pid file, in `<root>/containers/<id>`. Only the record, the log and an
+    /// image's upper layer are on the data root.
     pub fn bundles_dir(&self) -> PathBuf {
         self.root.join("containers")
     }

@@ -465,6 +465,54 @@ fn create_then_start_and_restart() {
     env.assert_gone(&id, &[]);
 }
 
+/// The data root holds only what must survive a reboot: the record, the log and the
+/// monitor's reserve (and the name). The /etc files are beside the bundle under --root,
+/// where the record says, and every start writes them again (a reboot empties --root).
+#[test]
+fn the_etc_files_live_under_root_and_each_start_writes_them() {
+    let env = Env::new();
+    let id = env.run_d(&["--hostname", "etc-here"], &["sleep", "1000"]);
+    let v = env.inspect(&id);
+    let bundle = env.root.join("containers").join(&id);
+    for (key, file) in [
+        ("HostsPath", "hosts"),
+        ("ResolvConfPath", "resolv.conf"),
+        ("HostnamePath", "hostname"),
+    ] {
+        let p = bundle.join(file);
+        assert_eq!(v[key].as_str(), Some(p.to_str().unwrap()), "{key}");
+        assert!(p.is_file(), "{}", p.display());
+    }
+    let log = format!("{id}-json.log");
+    let allowed = ["config.v2.json", log.as_str(), "monitor.reserve"];
+    let on_disk: Vec<String> = std::fs::read_dir(env.data_root.join("containers").join(&id))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        on_disk.iter().all(|f| allowed.contains(&f.as_str())),
+        "on the data root: {on_disk:?}"
+    );
+    assert!(on_disk.iter().any(|f| f == "config.v2.json") && on_disk.contains(&log));
+    // As after a reboot: the container gone, --root's files with it; start writes them.
+    env.ok(&["kill", &id]);
+    env.wait_exited(&id, WAIT);
+    for file in ["hosts", "resolv.conf", "hostname"] {
+        std::fs::remove_file(bundle.join(file)).unwrap();
+    }
+    env.ok(&["start", &id]);
+    assert_eq!(env.status(&id), "running");
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("hostname")).unwrap(),
+        "etc-here\n"
+    );
+    assert!(bundle.join("hosts").is_file() && bundle.join("resolv.conf").is_file());
+    env.ok(&["rm", "-f", &id]);
+    env.assert_gone(&id, &[]);
+    assert!(!bundle.exists(), "the /etc files go with rm");
+}
+
 #[test]
 fn names_prefixes_and_missing_containers() {
     let env = Env::new();

@@ -1,6 +1,6 @@
 //! The bundle: the spec built from the config and the record (its /etc files, its
-//! network namespace), and the files create writes into the container's directory
-//! (hostname, hosts, resolv.conf, bundle/config.json).
+//! network namespace), and the files create writes beside it under `--root` (hostname,
+//! hosts, resolv.conf, config.json).
 
 use std::fs;
 use std::path::PathBuf;
@@ -66,7 +66,7 @@ pub fn spec_json(ctx: &Context, cfg: &ContainerConfig) -> Result<String, Error> 
     Ok(serde_json::to_string_pretty(&spec).expect("spec serializes"))
 }
 
-/// Write hostname, hosts, resolv.conf and bundle/config.json into the container dir.
+/// Write hostname, hosts, resolv.conf and config.json into the bundle's directory.
 pub fn write_files(
     ctx: &Context,
     rec: &Record,
@@ -74,7 +74,6 @@ pub fn write_files(
     prep: &Prepared,
 ) -> Result<(), Error> {
     let id = &rec.id;
-    let dir = ctx.store.container_dir(id);
     let spec = build_spec(cfg, rec, prep)?;
     let hostname = spec.hostname().clone().unwrap_or_default();
     let ip = rec
@@ -108,40 +107,39 @@ pub fn write_files(
             ),
         ),
     };
-    if let NetworkMode::Container(_) = cfg.network {
-        let p = dir.join("hostname");
-        fs::write(&p, format!("{hostname}\n"))
-            .map_err(io_err(format!("writing {}", p.display())))?;
-    } else {
-        for (name, text) in [
-            ("hostname", format!("{hostname}\n")),
-            ("hosts", hosts),
-            ("resolv.conf", resolv),
-        ] {
-            let p = dir.join(name);
-            fs::write(&p, text).map_err(io_err(format!("writing {}", p.display())))?;
-        }
-    }
     let bundle = ctx.store.bundle_dir(id);
     fs::create_dir_all(&bundle).map_err(io_err(format!("creating {}", bundle.display())))?;
+    // Where the record says (beside the bundle; a container created by an earlier
+    // version: its directory on the data root).
+    let mut files = vec![(&rec.hostname_path, format!("{hostname}\n"))];
+    if !matches!(cfg.network, NetworkMode::Container(_)) {
+        files.extend([(&rec.hosts_path, hosts), (&rec.resolv_conf_path, resolv)]);
+    }
+    for (p, text) in files {
+        fs::write(p, text).map_err(io_err(format!("writing {p}")))?;
+    }
     let data = serde_json::to_vec_pretty(&spec).expect("spec serializes");
     let p = bundle.join("config.json");
     fs::write(&p, data).map_err(io_err(format!("writing {}", p.display())))?;
     Ok(())
 }
 
-/// The record's file paths in the container directory.
+/// The record's file paths: the log in the container directory, the /etc files and the
+/// bundle under `--root`.
 pub fn set_paths(ctx: &Context, rec: &mut Record) {
     let id = rec.id.clone();
-    let dir = ctx.store.container_dir(&id);
     rec.log_path = match rec.host_config.log_config.typ.as_str() {
         "none" => String::new(),
         _ => ctx.store.log_path(&id).display().to_string(),
     };
-    rec.resolv_conf_path = dir.join("resolv.conf").display().to_string();
-    rec.hostname_path = dir.join("hostname").display().to_string();
-    rec.hosts_path = dir.join("hosts").display().to_string();
-    rec.ocishim.bundle = ctx.store.bundle_dir(&id).display().to_string();
+    // The /etc files beside the bundle, under --root: written again at every start (as
+    // docker writes hosts and resolv.conf again), they need not outlive a reboot, and on
+    // the data root they were three of a `run -d`'s file creations there.
+    let bundle = ctx.store.bundle_dir(&id);
+    rec.resolv_conf_path = bundle.join("resolv.conf").display().to_string();
+    rec.hostname_path = bundle.join("hostname").display().to_string();
+    rec.hosts_path = bundle.join("hosts").display().to_string();
+    rec.ocishim.bundle = bundle.display().to_string();
     let cfg = rec.ocishim.config();
     rec.ocishim.cgroups_path = cfg
         .as_ref()
