@@ -22,9 +22,8 @@ use crate::store::{Store, StoreError};
 /// How long a teardown waits for a killed container's monitor to be gone.
 pub const KILL_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The files create writes into a container's directory besides the record and the log
-/// (`init.pid` and `runtime.log`: where versions before the bundle moved under `--root`
-/// wrote them).
+/// The files earlier versions wrote into a container's directory besides the record and
+/// the log (now beside the bundle under `--root`): removed too, for such a container.
 pub const CONTAINER_FILES: [&str; 5] = [
     "hostname",
     "hosts",
