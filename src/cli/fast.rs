@@ -3,11 +3,11 @@
 //! resumes a container around every activation. clap's derive builds the top of the
 //! command tree (every subcommand's name, the globals copied into each; the invoked one's
 //! flags, the others' deferred) before it looks at argv: about 0.5 ms of CPU per process
-//! here, a third of what ocishim adds to a `runc pause`. This parser produces the very `Cli` clap would, or `None` for anything it does
-//! not recognise exactly (help, version, unknown or repeated flags, empty values, values
-//! that look like flags, more than one argument, non-UTF-8), which then goes to clap: it
-//! never accepts what clap would refuse, nor reads anything differently (a unit test holds
-//! the two to the same result).
+//! here, a third of what ocishim adds to a `runc pause`. This parser produces the very
+//! `Cli` clap would, or `None` for anything it does not recognise exactly (help, version,
+//! unknown or repeated flags, empty values, values that look like flags, more than one
+//! argument, non-UTF-8), which then goes to clap: it never accepts what clap would refuse,
+//! nor reads anything differently (a unit test holds the two to the same result).
 
 use std::path::PathBuf;
 
