@@ -110,6 +110,9 @@ pub struct HostConfig {
     /// `--userns`: "" (the host's) or "auto".
     #[serde(default)]
     pub userns_mode: String,
+    /// `--cgroupns` as resolved at create: "host" or "private".
+    #[serde(default)]
+    pub cgroupns_mode: String,
 }
 
 impl HostConfig {

@@ -62,12 +62,15 @@ pub struct State {
 /// One runtime call; [`Runtime::args`] spells it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call<'a> {
-    /// `create --bundle B --pid-file P ID`, logging to `log`.
+    /// `create --bundle B --pid-file P ID`, logging to `log`; with `start`, `run --detach`
+    /// and the same flags: created and started by one runtime process (`run`), which
+    /// spares a second one's start-up.
     Create {
         id: &'a str,
         bundle: &'a Path,
         pid_file: &'a Path,
         log: &'a Path,
+        start: bool,
     },
     Start {
         id: &'a str,
@@ -107,6 +110,14 @@ impl Call<'_> {
             Call::Kill { .. } => "kill",
             Call::Delete { .. } => "delete",
             Call::List => "list",
+        }
+    }
+
+    /// The runtime's subcommand: [`Call::op`], but `run` for a create that also starts.
+    pub fn subcommand(&self) -> &'static str {
+        match self {
+            Call::Create { start: true, .. } => "run",
+            other => other.op(),
         }
     }
 }
@@ -189,20 +200,30 @@ impl Runtime {
         if let Call::Create { log, .. } = call {
             a.extend(["--log".into(), log.into()]);
         }
-        a.extend(["--log-format".into(), "json".into(), call.op().into()]);
+        a.extend([
+            "--log-format".into(),
+            "json".into(),
+            call.subcommand().into(),
+        ]);
         match *call {
             Call::Create {
                 id,
                 bundle,
                 pid_file,
+                start,
                 ..
-            } => a.extend([
-                "--bundle".into(),
-                bundle.into(),
-                "--pid-file".into(),
-                pid_file.into(),
-                id.into(),
-            ]),
+            } => {
+                if start {
+                    a.push("--detach".into());
+                }
+                a.extend([
+                    "--bundle".into(),
+                    bundle.into(),
+                    "--pid-file".into(),
+                    pid_file.into(),
+                    id.into(),
+                ])
+            }
             Call::Start { id } | Call::State { id } | Call::Pause { id } | Call::Resume { id } => {
                 a.push(id.into())
             }
@@ -218,14 +239,23 @@ impl Runtime {
         a
     }
 
-    /// The `create` command; the caller sets stdio and spawns it (the monitor does).
-    pub fn create_command(&self, id: &str, bundle: &Path, pid_file: &Path, log: &Path) -> Command {
+    /// The `create` command (`run --detach` with `start`); the caller sets stdio and
+    /// spawns it (the monitor does).
+    pub fn create_command(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: &Path,
+        log: &Path,
+        start: bool,
+    ) -> Command {
         let mut c = Command::new(&self.path);
         c.args(self.args(&Call::Create {
             id,
             bundle,
             pid_file,
             log,
+            start,
         }));
         c
     }
@@ -358,8 +388,32 @@ mod tests {
             bundle: Path::new("/b"),
             pid_file: Path::new("/b/init.pid"),
             log: Path::new("/b/runtime.log"),
+            start: false,
+        };
+        let run = Call::Create {
+            id: "c1",
+            bundle: Path::new("/b"),
+            pid_file: Path::new("/b/init.pid"),
+            log: Path::new("/b/runtime.log"),
+            start: true,
         };
         let cases: &[(Call, &[&str])] = &[
+            (
+                run,
+                &[
+                    "--log",
+                    "/b/runtime.log",
+                    "--log-format",
+                    "json",
+                    "run",
+                    "--detach",
+                    "--bundle",
+                    "/b",
+                    "--pid-file",
+                    "/b/init.pid",
+                    "c1",
+                ],
+            ),
             (
                 create,
                 &[
@@ -428,21 +482,25 @@ mod tests {
     #[test]
     fn create_command_spells_the_create_call() {
         let r = rt(Some("/run/rt"));
-        let c = r.create_command(
-            "c1",
-            Path::new("/b"),
-            Path::new("/b/init.pid"),
-            Path::new("/b/runtime.log"),
-        );
-        assert_eq!(c.get_program(), "/usr/bin/runc");
-        let got: Vec<_> = c.get_args().collect();
-        let want = r.args(&Call::Create {
-            id: "c1",
-            bundle: Path::new("/b"),
-            pid_file: Path::new("/b/init.pid"),
-            log: Path::new("/b/runtime.log"),
-        });
-        assert_eq!(got, want.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+        for start in [false, true] {
+            let c = r.create_command(
+                "c1",
+                Path::new("/b"),
+                Path::new("/b/init.pid"),
+                Path::new("/b/runtime.log"),
+                start,
+            );
+            assert_eq!(c.get_program(), "/usr/bin/runc");
+            let got: Vec<_> = c.get_args().collect();
+            let want = r.args(&Call::Create {
+                id: "c1",
+                bundle: Path::new("/b"),
+                pid_file: Path::new("/b/init.pid"),
+                log: Path::new("/b/runtime.log"),
+                start,
+            });
+            assert_eq!(got, want.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+        }
     }
 
     #[test]

@@ -394,3 +394,54 @@ fn a_limit_the_kernel_refuses_is_125_and_leaves_nothing() {
         );
     }
 }
+
+/// docker's default cgroup namespace: the host's on v1 (docker's daemon default there;
+/// runc then bind-mounts the host's hierarchies instead of mounting a cgroup filesystem of
+/// the container's own, one more superblock per hierarchy that every later cgroup mount
+/// on the host scans), the container's own on v2. `--cgroupns` chooses; a bad value is 125
+/// with nothing made.
+#[test]
+fn the_cgroup_namespace_is_dockers_default_and_cgroupns_chooses() {
+    let env = Env::new();
+    let host_ns = std::fs::read_link("/proc/self/ns/cgroup").unwrap();
+    let v2 = version() == Version::V2;
+    for (flag, private) in [(None, v2), (Some("host"), false), (Some("private"), true)] {
+        let mut opts = vec![];
+        if let Some(f) = flag {
+            opts.extend(["--cgroupns", f]);
+        }
+        let id = env.run_d(&opts, &["sleep", "1000"]);
+        let rec = env.inspect(&id);
+        let pid = rec["State"]["Pid"].as_i64().unwrap();
+        let ns = std::fs::read_link(format!("/proc/{pid}/ns/cgroup")).unwrap();
+        assert_eq!(
+            ns != host_ns,
+            private,
+            "{flag:?}: {ns:?} (host {host_ns:?})"
+        );
+        let want = if private { "private" } else { "host" };
+        assert_eq!(rec["HostConfig"]["CgroupnsMode"], want, "{flag:?}");
+        // Whichever namespace, the cgroup the container is in is its own.
+        let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert!(own.contains(&id), "{own}");
+        env.ok(&["rm", "-f", &id]);
+    }
+    let o = env.ocishim(&[
+        "run",
+        "-d",
+        "--cgroupns",
+        "shared",
+        "--rootfs",
+        &env.rootfs(),
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--cgroupns") && err.contains("shared"),
+        "{err}"
+    );
+    env.assert_empty();
+}

@@ -467,6 +467,10 @@ pub struct RunArgs {
     /// allocated from the subordinate ids of user ocishim
     #[arg(long)]
     pub userns: Option<String>,
+    /// host | private: the container's cgroup namespace (default: the host's on cgroup v1,
+    /// its own on v2, as docker)
+    #[arg(long)]
+    pub cgroupns: Option<String>,
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
     #[arg(long)]
@@ -525,6 +529,7 @@ impl RunArgs {
             read_only: a.read_only,
             security_opt: a.security_opt,
             userns: a.userns,
+            cgroupns: a.cgroupns,
             volume: a.volume,
             tmpfs: a.tmpfs,
             device: a.device,
@@ -623,6 +628,7 @@ pub fn dispatch(
             let auto_remove = cfg.auto_remove;
             let opts = CreateOpts {
                 attached: !a.detach,
+                ..CreateOpts::default()
             };
             match container::run(ctx, cfg, opts) {
                 Ok(id) if a.detach => {

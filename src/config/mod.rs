@@ -89,6 +89,42 @@ impl NetworkMode {
     }
 }
 
+/// `--cgroupns`: a cgroup namespace of the container's own, or the host's. Unset, docker's
+/// daemon default: the host's on cgroup v1, one of its own on v2. A container stored by an
+/// earlier version, which had its own on either, keeps it ([`CgroupnsMode::stored`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum CgroupnsMode {
+    #[default]
+    Default,
+    Host,
+    Private,
+}
+
+impl CgroupnsMode {
+    /// Whether the container gets a cgroup namespace of its own on a host of this version.
+    pub fn private(self, cgroup_v2: bool) -> bool {
+        match self {
+            CgroupnsMode::Default => cgroup_v2,
+            CgroupnsMode::Host => false,
+            CgroupnsMode::Private => true,
+        }
+    }
+
+    /// docker's HostConfig.CgroupnsMode: "host" or "private", as resolved on this host.
+    pub fn resolved(self, cgroup_v2: bool) -> &'static str {
+        if self.private(cgroup_v2) {
+            "private"
+        } else {
+            "host"
+        }
+    }
+
+    /// What a stored config without the field had.
+    fn stored() -> CgroupnsMode {
+        CgroupnsMode::Private
+    }
+}
+
 /// `--userns`: the host's user namespace (the default), or one of the container's own
 /// with a range of ids allocated for it (`auto`, podman's spelling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -245,6 +281,9 @@ pub struct ContainerConfig {
     /// `--userns`.
     #[serde(default)]
     pub userns: UsernsMode,
+    /// `--cgroupns`.
+    #[serde(default = "CgroupnsMode::stored")]
+    pub cgroupns: CgroupnsMode,
     /// As given on the command line (HostConfig.Binds).
     pub binds_raw: Vec<String>,
     pub binds: Vec<Bind>,
@@ -303,6 +342,7 @@ pub struct RawOptions {
     pub read_only: bool,
     pub security_opt: Vec<String>,
     pub userns: Option<String>,
+    pub cgroupns: Option<String>,
     pub volume: Vec<String>,
     pub tmpfs: Vec<String>,
     pub device: Vec<String>,

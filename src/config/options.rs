@@ -6,8 +6,8 @@ use super::caps::normalize_cap;
 use super::mounts::{parse_device, parse_tmpfs, parse_volume};
 use super::parse::{is_ip, merge_env, parse_env_line, parse_int, parse_ulimit, validate_name};
 use super::{
-    invalid, ConfigError, ContainerConfig, HostFacts, LogDriver, NetworkMode, PullPolicy,
-    RawOptions, UsernsMode, DEFAULT_CGROUP_PARENT, DEFAULT_PATH,
+    invalid, CgroupnsMode, ConfigError, ContainerConfig, HostFacts, LogDriver, NetworkMode,
+    PullPolicy, RawOptions, UsernsMode, DEFAULT_CGROUP_PARENT, DEFAULT_PATH,
 };
 
 impl RawOptions {
@@ -279,6 +279,12 @@ impl RawOptions {
             Some("auto") => UsernsMode::Auto,
             Some(other) => return Err(invalid("--userns", other, "want host or auto")),
         };
+        let cgroupns = match self.cgroupns.as_deref() {
+            None | Some("") => CgroupnsMode::Default,
+            Some("host") => CgroupnsMode::Host,
+            Some("private") => CgroupnsMode::Private,
+            Some(other) => return Err(invalid("--cgroupns", other, "want host or private")),
+        };
         if userns == UsernsMode::Auto {
             // docker's refusals with user namespaces on.
             if self.privileged {
@@ -351,6 +357,7 @@ impl RawOptions {
             seccomp_profile,
             seccomp_unconfined,
             userns,
+            cgroupns,
             binds_raw: self.volume,
             binds,
             tmpfs,
@@ -468,6 +475,37 @@ mod tests {
             raw(&[]).into_config(&host()).unwrap_err().to_string(),
             "No command specified"
         );
+    }
+
+    #[test]
+    fn cgroupns_modes() {
+        let with = |mode: Option<&str>| {
+            let mut r = raw(&["sh"]);
+            r.cgroupns = mode.map(Into::into);
+            r.into_config(&host())
+        };
+        assert_eq!(with(None).unwrap().cgroupns, CgroupnsMode::Default);
+        assert_eq!(with(Some("host")).unwrap().cgroupns, CgroupnsMode::Host);
+        assert_eq!(
+            with(Some("private")).unwrap().cgroupns,
+            CgroupnsMode::Private
+        );
+        let e = with(Some("shared")).unwrap_err().to_string();
+        assert!(e.contains("--cgroupns") && e.contains("shared"), "{e}");
+        // docker's daemon default: the host's on v1, the container's own on v2.
+        for (mode, v1, v2) in [
+            (CgroupnsMode::Default, "host", "private"),
+            (CgroupnsMode::Host, "host", "host"),
+            (CgroupnsMode::Private, "private", "private"),
+        ] {
+            assert_eq!((mode.resolved(false), mode.resolved(true)), (v1, v2));
+            assert_eq!(mode.private(false), v1 == "private");
+        }
+        // A config stored by an earlier version (no field) had a namespace of its own.
+        let mut v = serde_json::to_value(with(None).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("cgroupns");
+        let stored: ContainerConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(stored.cgroupns, CgroupnsMode::Private);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::sys;
 /// Build the spec from the config and what the record says about the container (its
 /// /etc files, its network namespace).
 pub fn build_spec(
+    ctx: &Context,
     cfg: &ContainerConfig,
     rec: &Record,
     prep: &Prepared,
@@ -35,7 +36,10 @@ pub fn build_spec(
         devices: prep.devices.clone(),
         etc: Some(etc),
         cgroups_path: cgroups_path(cfg, &rec.id),
-        cgroup_ns: sys::has_cgroup_ns(),
+        cgroup_ns: sys::has_cgroup_ns()
+            && cfg
+                .cgroupns
+                .private(ctx.cgroups.version() == crate::cgroup::Version::V2),
         netns: match &cfg.network {
             NetworkMode::None | NetworkMode::Host => None,
             // The namespace this process made and holds (see network::netns); `spec`,
@@ -62,7 +66,7 @@ pub fn spec_json(ctx: &Context, cfg: &ContainerConfig) -> Result<String, Error> 
     if let NetworkMode::Bridge(_) = cfg.network {
         rec.network_settings.sandbox_key = ctx.networks.netns_dir().join(&id).display().to_string();
     }
-    let spec = build_spec(cfg, &rec, &prep)?;
+    let spec = build_spec(ctx, cfg, &rec, &prep)?;
     Ok(serde_json::to_string_pretty(&spec).expect("spec serializes"))
 }
 
@@ -74,7 +78,7 @@ pub fn write_files(
     prep: &Prepared,
 ) -> Result<(), Error> {
     let id = &rec.id;
-    let spec = build_spec(cfg, rec, prep)?;
+    let spec = build_spec(ctx, cfg, rec, prep)?;
     let hostname = spec.hostname().clone().unwrap_or_default();
     let ip = rec
         .network_settings

@@ -61,6 +61,9 @@ pub mod step {
 pub struct CreateOpts {
     /// The CLI stays attached (run without -d): the monitor does not auto-remove.
     pub attached: bool,
+    /// The runtime starts the container as it creates it (`run`: its `run --detach`, one
+    /// runtime process where create + start take two, each with its own start-up).
+    pub start: bool,
 }
 
 /// What the monitor reported about the runtime's create.
@@ -444,6 +447,8 @@ fn new_record(
     rec.ocishim.boot_id = crate::record::boot_id().to_string();
     set_paths(ctx, &mut rec);
     rec.host_config.runtime = runtime.name().to_string();
+    let v2 = ctx.cgroups.version() == crate::cgroup::Version::V2;
+    rec.host_config.cgroupns_mode = cfg.cgroupns.resolved(v2).to_string();
     rec.ocishim.runtime = runtime.path().display().to_string();
     rec.ocishim.runtime_root = runtime.root().map(|p| p.display().to_string());
     rec
@@ -583,7 +588,7 @@ pub(super) fn start_monitor<'a>(
             None => Ok(()),
         }
     });
-    match launch_monitor(ctx, rec, &rt, output(cfg, opts), opts.attached)? {
+    match launch_monitor(ctx, rec, &rt, output(cfg, opts), opts)? {
         Ok(m) => {
             tracing::debug!(id = %rec.id, pid = m.pid, monitor = m.monitor_pid, "created");
             started.set(Some(m));
@@ -705,14 +710,15 @@ fn launch_monitor(
     rec: &Record,
     rt: &Runtime,
     output: monitor::Output,
-    attached: bool,
+    opts: CreateOpts,
 ) -> Result<Result<MonitorStarted, String>, Error> {
     let id = &rec.id;
     let store = &ctx.store;
     let runtime_log = store.runtime_log_path(id);
     let pid_file = store.pid_file(id);
     let fds = monitor::LaunchFds::open(output).map_err(io_err("creating the monitor's pipes"))?;
-    let create = rt.create_command(id, &store.bundle_dir(id), &pid_file, &runtime_log);
+    let bundle = store.bundle_dir(id);
+    let create = rt.create_command(id, &bundle, &pid_file, &runtime_log, opts.start);
     let exe = monitor_exe()?;
     let mut args: Vec<std::ffi::OsString> = vec![
         monitor::ARGV_TAG.into(),
@@ -724,7 +730,7 @@ fn launch_monitor(
     if let Some(l) = &ctx.log_level {
         args.extend(["--log-level".into(), l.into()]);
     }
-    if attached {
+    if opts.attached {
         args.push("--attached".into());
     }
     if let Some(fds) = fds.log_fds_arg() {
@@ -781,7 +787,8 @@ fn launch_monitor(
                 .or_else(|| last_error(&stderr))
                 .unwrap_or_else(|| {
                     let status = std::process::ExitStatus::from_raw(status);
-                    format!("{} create exited with {status}", rt.name())
+                    let op = if opts.start { "run" } else { "create" };
+                    format!("{} {op} exited with {status}", rt.name())
                 }))
         }
     })

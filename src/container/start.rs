@@ -16,8 +16,12 @@ use crate::error::Error;
 use crate::image::rootfs;
 use crate::record::{Creator, Record, Status};
 
-/// `create` then `start`. Returns the ID.
+/// `create` then `start`, the runtime's in one call (its `run --detach`). Returns the ID.
 pub fn run(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<String, Error> {
+    let opts = CreateOpts {
+        start: true,
+        ..opts
+    };
     let (rec, m, rb) = create_monitored(ctx, cfg, opts)?;
     runtime_start(ctx, &rec, Some(&m), rb)
 }
@@ -99,9 +103,9 @@ pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
     }
 }
 
-/// The runtime's start of a created container; `created` is the monitor of a create that
-/// has not been recorded yet (run records both in one write). Commits `rb` once started;
-/// on failure undoes it.
+/// The runtime's start of a created container; `created` is the monitor of `run`'s create,
+/// not recorded yet (run records both in one write), whose runtime call started the
+/// container already. Commits `rb` once started; on failure undoes it.
 fn runtime_start(
     ctx: &Context,
     rec: &Record,
@@ -110,13 +114,14 @@ fn runtime_start(
 ) -> Result<String, Error> {
     let id = &rec.id;
     let started = (|| {
-        let rt = ctx.runtime_for(rec)?;
         let _lock = ctx.store.lock(id)?;
         let started_at = now();
         tracing::debug!(%id, "runtime start");
         let pid = created.map(|m| m.pid).unwrap_or(rec.state.pid);
         crate::sys::failpoint("start::runtime");
-        rt.start(id)?;
+        if created.is_none() {
+            ctx.runtime_for(rec)?.start(id)?;
+        }
         crate::sys::failpoint("start::started");
         let mut r = ctx.store.read(id)?;
         if let Some(m) = created {

@@ -53,21 +53,24 @@ impl Fixture {
         } else {
             String::new()
         };
+        let calls = base.join("calls").display().to_string();
         let runtime = base.join("runc");
         fs::write(
             &runtime,
             format!(
                 r#"#!/bin/sh
-log=""; cmd=""
+log=""; cmd=""; detach=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --log) log="$2"; shift 2 ;;
     --root|--log-format|--bundle|--pid-file) shift 2 ;;
+    --detach) detach=" --detach"; shift ;;
     *) [ -z "$cmd" ] && cmd="$1"; shift ;;
   esac
 done
+echo "$cmd$detach" >> {calls}
 case "$cmd" in
-  create)
+  create|run)
     {stray}
     echo '{{"level":"error","msg":"runc create failed: unable to start container process: exec: \"nosuch\": executable file not found in $PATH"}}' >> "$log"
     exit 1 ;;
@@ -178,6 +181,37 @@ fn a_failed_runtime_create_keeps_the_record_and_undoes_the_rest() {
     // rm takes the rest.
     assert_eq!(remove::remove(&f.ctx, "web", false).unwrap(), Some(id));
     assert!(f.container_dirs().is_empty() && f.names().is_empty());
+}
+
+/// `run` makes one runtime call, `run --detach` (created and started by one runtime
+/// process), where `create` makes the runtime's `create`; neither goes on to a `start`
+/// after a failure, and the failure reads the same.
+#[test]
+fn run_creates_and_starts_with_one_runtime_call() {
+    let f = Fixture::new(false);
+    let calls = f.dir.path().join("calls");
+    for (name, want) in [("one", "run --detach"), ("two", "create")] {
+        let cfg = f.config(name, |_| {});
+        let err = match want {
+            "create" => create(&f.ctx, cfg, CreateOpts::default()),
+            _ => start::run(&f.ctx, cfg, CreateOpts::default()),
+        }
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::StartFailed {
+                    cli_status: 127,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let c = fs::read_to_string(&calls).unwrap();
+        assert_eq!(c.lines().next(), Some(want), "{c}");
+        assert!(!c.lines().any(|l| l == "start"), "{c}");
+        fs::remove_file(&calls).unwrap();
+    }
 }
 
 #[test]

@@ -28,7 +28,7 @@ pub fn update(ctx: &Context, query: &str, raw: &RawOptions) -> Result<String, Er
     let bundle_cfg = ctx.store.bundle_dir(&id).join("config.json");
     if bundle_cfg.exists() {
         let prep = prepare(&cfg, &[])?;
-        let spec = build_spec(&cfg, &rec, &prep)?;
+        let spec = build_spec(ctx, &cfg, &rec, &prep)?;
         let data = serde_json::to_vec_pretty(&spec).expect("spec serializes");
         store::write_atomic(&bundle_cfg, &data)
             .map_err(io_err(format!("writing {}", bundle_cfg.display())))?;
