@@ -87,6 +87,18 @@ fn httpd_answers_at_the_reported_ip_right_after_run() {
     // /etc/hosts names the container at its address
     let hosts = std::fs::read_to_string(env.inspect(&id)["HostsPath"].as_str().unwrap()).unwrap();
     assert!(hosts.contains(&format!("{ip}\t{}\n", &id[..12])), "{hosts}");
+    // IPv4 only: eth0 came up without an IPv6 address (a link-local one would send DAD,
+    // router solicitations and MLD reports, flooded by the bridge to every container);
+    // lo keeps ::1.
+    let pid = env.inspect(&id)["State"]["Pid"].to_string();
+    let o = std::process::Command::new("nsenter")
+        .args(["-t", &pid, "-n", "ip", "-6", "-o", "addr", "show"])
+        .output()
+        .expect("nsenter");
+    let v6 = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(v6.contains("::1/128"), "{v6}");
+    assert!(!v6.contains("eth0"), "{v6}");
     env.ok(&["rm", "-f", &id]);
     env.assert_gone(&id, &[]);
 }
