@@ -191,6 +191,11 @@ impl CgroupFs {
         self.version
     }
 
+    /// A cgroup v2 (unified) host.
+    pub fn is_v2(&self) -> bool {
+        self.version == Version::V2
+    }
+
     pub fn mounts(&self) -> &[Mount] {
         self.mounts.get_or_init(|| {
             parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())

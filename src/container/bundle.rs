@@ -36,10 +36,7 @@ pub fn build_spec(
         devices: prep.devices.clone(),
         etc: Some(etc),
         cgroups_path: cgroups_path(cfg, &rec.id),
-        cgroup_ns: sys::has_cgroup_ns()
-            && cfg
-                .cgroupns
-                .private(ctx.cgroups.version() == crate::cgroup::Version::V2),
+        cgroup_ns: sys::has_cgroup_ns() && cfg.cgroupns.private(ctx.cgroups.is_v2()),
         netns: match &cfg.network {
             NetworkMode::None | NetworkMode::Host => None,
             // The namespace this process made and holds (see network::netns); `spec`,

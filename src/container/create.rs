@@ -447,8 +447,7 @@ fn new_record(
     rec.ocishim.boot_id = crate::record::boot_id().to_string();
     set_paths(ctx, &mut rec);
     rec.host_config.runtime = runtime.name().to_string();
-    let v2 = ctx.cgroups.version() == crate::cgroup::Version::V2;
-    rec.host_config.cgroupns_mode = cfg.cgroupns.resolved(v2).to_string();
+    rec.host_config.cgroupns_mode = cfg.cgroupns.resolved(ctx.cgroups.is_v2()).to_string();
     rec.ocishim.runtime = runtime.path().display().to_string();
     rec.ocishim.runtime_root = runtime.root().map(|p| p.display().to_string());
     rec
