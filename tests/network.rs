@@ -99,6 +99,26 @@ fn httpd_answers_at_the_reported_ip_right_after_run() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(v6.contains("::1/128"), "{v6}");
     assert!(!v6.contains("eth0"), "{v6}");
+    // Nor has the host end: IPv6 is off on it (no address, no route of its own).
+    let host_if = format!("osv{}", &id[..11]);
+    let off = std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{host_if}/disable_ipv6"))
+        .expect("the host end's disable_ipv6");
+    assert_eq!(off.trim(), "1", "{host_if}");
+    let o = std::process::Command::new("ip")
+        .args(["-6", "-o", "addr", "show", "dev", &host_if])
+        .output()
+        .expect("ip");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "", "{host_if} has IPv6 addresses");
+    // The bridge has a MAC of its own (docker's 02:42 and the gateway's bytes), not the
+    // lowest of its ports'.
+    let gw: std::net::Ipv4Addr = ep["Gateway"].as_str().unwrap().parse().unwrap();
+    let mac = std::fs::read_to_string(format!("/sys/class/net/{}/address", env.bridge)).unwrap();
+    let o = gw.octets();
+    assert_eq!(
+        mac.trim(),
+        format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+    );
     env.ok(&["rm", "-f", &id]);
     env.assert_gone(&id, &[]);
 }

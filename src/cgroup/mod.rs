@@ -419,18 +419,19 @@ impl ContainerCgroup {
         Ok(())
     }
 
-    /// Whether the freezer holds this cgroup (v1 freezer.state FROZEN or FREEZING, v2
-    /// cgroup.freeze 1): the truth about "paused", whoever paused it. None when the file
-    /// cannot be read (no such cgroup, no freezer).
+    /// Whether this cgroup was asked to freeze (v1 freezer.self_freezing, v2 cgroup.freeze):
+    /// the truth about "paused", whoever paused it (runc pause, FREEZING included). A
+    /// cgroup frozen only because an ancestor is, is not paused, as docker's Paused is the
+    /// container's own. None when the file cannot be read (no such cgroup, no freezer).
     pub fn frozen(&self) -> Option<bool> {
         match self.version {
             Version::V1 => {
-                // The usual mount point first: a freezer.state there is the freezer's, and
+                // The usual mount point first: a freezer file there is the freezer's, and
                 // finding it spares pause and resume a read of mountinfo.
                 let mut buf = [0u8; 64];
                 let mut read = |d: PathBuf| {
                     crate::sys::read_small(&d.join(FREEZER_V1), &mut buf)
-                        .map(|s| frozen_in(Version::V1, s))
+                        .map(frozen_in)
                 };
                 read(self.fs.root.join("freezer").join(&self.path))
                     .or_else(|| self.dir("freezer").and_then(read))
@@ -438,7 +439,7 @@ impl ContainerCgroup {
             Version::V2 => {
                 let mut buf = [0u8; 16];
                 let path = self.fs.root.join(&self.path).join(FREEZER_V2);
-                crate::sys::read_small(&path, &mut buf).map(|s| frozen_in(Version::V2, s))
+                crate::sys::read_small(&path, &mut buf).map(frozen_in)
             }
         }
     }
@@ -536,17 +537,16 @@ impl ContainerCgroup {
     }
 }
 
-/// The freezer's state file of a cgroup, v1 and v2.
-const FREEZER_V1: &str = "freezer.state";
+/// The file that says whether a cgroup itself was asked to freeze (what `runc pause`
+/// writes, whoever runs it), v1 and v2: `1` or `0`. On v1 not `freezer.state`, whose read
+/// takes the freezer's one global mutex and walks the cgroup's descendants to settle
+/// FREEZING against FROZEN: `ps` reads one per running container, from two threads.
+const FREEZER_V1: &str = "freezer.self_freezing";
 const FREEZER_V2: &str = "cgroup.freeze";
 
-/// Whether a freezer state file's content says frozen: v1 FROZEN or FREEZING (anything but
-/// THAWED), v2 `1`.
-fn frozen_in(version: Version, state: &[u8]) -> bool {
-    match version {
-        Version::V1 => state.trim_ascii() != b"THAWED",
-        Version::V2 => state.trim_ascii() == b"1",
-    }
+/// Whether a freezer file's content ([`FREEZER_V1`], [`FREEZER_V2`]) says frozen.
+fn frozen_in(state: &[u8]) -> bool {
+    state.trim_ascii() == b"1"
 }
 
 /// [`ContainerCgroup::frozen`] of many containers by one thread (`ps`): each parent
@@ -603,7 +603,7 @@ impl Freezers {
             .as_ref()
             .and_then(|d| crate::sys::read_small_at(d, self.rel.as_str(), &mut buf));
         match state {
-            Some(s) => Some(frozen_in(self.fs.version, s)),
+            Some(s) => Some(frozen_in(s)),
             None => ContainerCgroup::in_fs(self.fs, cgroups_path).frozen(),
         }
     }

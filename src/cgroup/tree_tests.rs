@@ -329,12 +329,8 @@ fn frozen_reads_the_freezer() {
     let cg = ContainerCgroup::new(&fs, "ocishim/c1");
     assert_eq!(cg.frozen(), None);
     cg.create().unwrap();
-    let state = t.path().join("freezer/ocishim/c1/freezer.state");
-    for (text, frozen) in [
-        ("FROZEN\n", true),
-        ("FREEZING\n", true),
-        ("THAWED\n", false),
-    ] {
+    let state = t.path().join("freezer/ocishim/c1/freezer.self_freezing");
+    for (text, frozen) in [("1\n", true), ("0\n", false)] {
         fs::write(&state, text).unwrap();
         assert_eq!(cg.frozen(), Some(frozen), "{text}");
     }
@@ -349,7 +345,7 @@ fn frozen_reads_the_freezer() {
             options: "rw,freezer".into(),
         }],
     );
-    mkfile(&elsewhere.join("ocishim/c2/freezer.state"), "FROZEN\n");
+    mkfile(&elsewhere.join("ocishim/c2/freezer.self_freezing"), "1\n");
     assert_eq!(ContainerCgroup::new(&fs, "ocishim/c2").frozen(), Some(true));
     // v2: cgroup.freeze.
     let t = TempDir::new().unwrap();

@@ -9,12 +9,10 @@ use std::path::Path;
 
 use futures_util::stream::TryStreamExt;
 use ipnetwork::Ipv4Network;
-use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{
-    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoVeth, LinkAttribute,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoVeth, LinkAttribute, LinkFlags,
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
-use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use super::netns;
@@ -77,34 +75,21 @@ where
 }
 
 async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>, BridgeError> {
+    Ok(link_of(h, name).await?.map(|(i, _)| i))
+}
+
+/// A link's index and whether it is up, by name (None when there is none).
+async fn link_of(h: &Handle, name: &str) -> Result<Option<(u32, bool)>, BridgeError> {
     let mut links = h.link().get().match_name(name.to_string()).execute();
     match links.try_next().await {
-        Ok(Some(l)) => Ok(Some(l.header.index)),
+        Ok(Some(l)) => Ok(Some((
+            l.header.index,
+            l.header.flags.contains(LinkFlags::Up),
+        ))),
         Ok(None) => Ok(None),
         Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
         Err(e) => Err(nl(format!("looking up {name}"))(e)),
     }
-}
-
-async fn has_addr(h: &Handle, index: u32, ip: Ipv4Addr) -> Result<bool, BridgeError> {
-    // IPv4 only: an unfiltered dump is every address of the host, and each container's
-    // veth has an IPv6 link-local one (a thousand containers made it the longest netlink
-    // call of `run -d`).
-    let mut req = h.address().get().set_link_index_filter(index);
-    req.message_mut().header.family = AddressFamily::Inet;
-    let mut addrs = req.execute();
-    while let Some(a) = addrs.try_next().await.map_err(nl("listing addresses"))? {
-        if a.header.index != index {
-            continue;
-        }
-        if a.attributes
-            .iter()
-            .any(|at| matches!(at, AddressAttribute::Address(IpAddr::V4(x)) if *x == ip))
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// Create the bridge if missing, give it `gateway/prefix`, set it up. Idempotent and safe
@@ -152,6 +137,11 @@ async fn collision(
 
 /// ensure_bridge inside an open connection; with `check`, a bridge that has to be made
 /// first has its subnet checked against the host's routes. Returns the bridge's index.
+///
+/// Every `run -d` on the network passes here, so an existing bridge costs three requests
+/// of constant cost whatever the number of ports: its index by name, its gateway address
+/// added (EEXIST when it has it: a dump of the host's addresses instead walked every link,
+/// a thousand veths' worth), and up only when it is not.
 async fn ensure(
     h: &Handle,
     name: &str,
@@ -159,56 +149,59 @@ async fn ensure(
     prefix: u8,
     check: Option<Ipv4Network>,
 ) -> Result<u32, BridgeError> {
-    {
-        let h = h.clone();
-        let idx = match index_of(&h, name).await? {
-            Some(i) => i,
-            None => {
-                if let Some(subnet) = check {
-                    let found = match collision(&h, subnet, None).await? {
-                        // Another ocishim may have made this very bridge meanwhile: its
-                        // own route is not a collision.
-                        Some(_) => match index_of(&h, name).await? {
-                            Some(i) => collision(&h, subnet, Some(i)).await?,
-                            None => collision(&h, subnet, None).await?,
-                        },
-                        None => None,
-                    };
-                    if let Some(route) = found {
-                        return Err(BridgeError::Setup(format!(
-                            "subnet {subnet} of bridge {name} collides with the host route {route}: choose another subnet"
-                        )));
-                    }
+    let (idx, up) = match link_of(h, name).await? {
+        Some(found) => found,
+        None => {
+            if let Some(subnet) = check {
+                let found = match collision(h, subnet, None).await? {
+                    // Another ocishim may have made this very bridge meanwhile: its own
+                    // route is not a collision.
+                    Some(_) => match index_of(h, name).await? {
+                        Some(i) => collision(h, subnet, Some(i)).await?,
+                        None => collision(h, subnet, None).await?,
+                    },
+                    None => None,
+                };
+                if let Some(route) = found {
+                    return Err(BridgeError::Setup(format!(
+                        "subnet {subnet} of bridge {name} collides with the host route {route}: choose another subnet"
+                    )));
                 }
-                match h.link().add(LinkBridge::new(name).build()).execute().await {
-                    Ok(()) => {}
-                    Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-                    Err(e) => return Err(nl(format!("creating bridge {name}"))(e)),
-                }
-                index_of(&h, name)
-                    .await?
-                    .ok_or_else(|| BridgeError::Setup(format!("bridge {name} vanished")))?
             }
-        };
-        if !has_addr(&h, idx, gateway).await? {
-            match h
-                .address()
-                .add(idx, IpAddr::V4(gateway), prefix)
-                .execute()
-                .await
-            {
+            // The bridge's own MAC, set as docker sets one: otherwise the kernel gives it
+            // the lowest of its ports' and looks for that through every port each time a
+            // port joins or leaves (and changes it when the lowest leaves).
+            let msg = LinkBridge::new(name)
+                .address(mac_for(gateway).to_vec())
+                .build();
+            match h.link().add(msg).execute().await {
                 Ok(()) => {}
                 Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-                Err(e) => return Err(nl(format!("adding {gateway}/{prefix} to {name}"))(e)),
+                Err(e) => return Err(nl(format!("creating bridge {name}"))(e)),
             }
+            link_of(h, name)
+                .await?
+                .ok_or_else(|| BridgeError::Setup(format!("bridge {name} vanished")))?
         }
+    };
+    match h
+        .address()
+        .add(idx, IpAddr::V4(gateway), prefix)
+        .execute()
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+        Err(e) => return Err(nl(format!("adding {gateway}/{prefix} to {name}"))(e)),
+    }
+    if !up {
         h.link()
             .set(LinkUnspec::new_with_index(idx).up().build())
             .execute()
             .await
             .map_err(nl(format!("setting {name} up")))?;
-        Ok(idx)
     }
+    Ok(idx)
 }
 
 /// docker's MAC for an address: 02:42 then the IPv4 bytes.
@@ -241,11 +234,16 @@ pub fn setup_veth(
     let fd = ns_file.as_raw_fd();
     let bridge_s = bridge.to_string();
     let host = host_if.to_string();
+    let ns_path = netns_path.to_path_buf();
     let mac = mac_for(ip);
-    // One request: the host end on the bridge and up, the peer created directly inside the
-    // namespace as eth0 with its MAC (moving a link between namespaces afterwards costs an
-    // RCU grace period, tens of milliseconds). The peer cannot be up yet: it is opened
-    // before the two ends are linked.
+    // One request: the host end on the bridge, down, and the peer created directly inside
+    // the namespace as eth0 with its MAC (moving a link between namespaces afterwards
+    // costs an RCU grace period, tens of milliseconds). Then eth0 is set up inside, and
+    // the host end comes up last, with IPv6 off: its carrier is then on from the start,
+    // and the bridge enables the port once. (Up first, the port was enabled as it came
+    // up, disabled when the kernel saw no carrier, enabled again when eth0 came up: three
+    // passes over all the bridge's ports, two of them later, under the lock every other
+    // netlink request waits for.)
     let made = with_handle(|h| async move {
         let br = ensure(&h, &bridge_s, gateway, prefix, Some(subnet)).await?;
         let peer = LinkUnspec::new_with_name("eth0")
@@ -254,62 +252,67 @@ pub fn setup_veth(
             .build();
         let msg = LinkVeth::new(&host, "eth0")
             .controller(br)
-            .up()
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
             .build();
         h.link()
             .add(msg)
             .execute()
             .await
-            .map_err(nl(format!("creating veth {host} on {bridge_s}")))
+            .map_err(nl(format!("creating veth {host} on {bridge_s}")))?;
+        drop(ns_file);
+        tracing::debug!("veth made");
+        netns::run_in(&ns_path, move || configure_inside(ip, prefix, gateway))??;
+        host_ipv6_off(&host);
+        h.link()
+            .set(LinkUnspec::new_with_name(&host).up().build())
+            .execute()
+            .await
+            .map_err(nl(format!("setting {host} up")))
     });
-    drop(ns_file);
-    tracing::debug!("veth made");
-    if let Err(e) = made {
-        let _ = delete_link(host_if);
-        return Err(e);
-    }
-    let inside = netns::run_in(netns_path, move || {
-        with_handle(|h| async move {
-            let pi = index_of(&h, "eth0")
-                .await?
-                .ok_or_else(|| BridgeError::Setup("eth0 is not in the namespace".into()))?;
-            silence_ipv6(&h, pi).await;
-            h.link()
-                .set(LinkUnspec::new_with_index(pi).up().build())
-                .execute()
-                .await
-                .map_err(nl("setting eth0 up"))?;
-            h.address()
-                .add(pi, IpAddr::V4(ip), prefix)
-                .execute()
-                .await
-                .map_err(nl(format!("adding {ip}/{prefix} to eth0")))?;
-            if let Some(lo) = index_of(&h, "lo").await? {
-                h.link()
-                    .set(LinkUnspec::new_with_index(lo).up().build())
-                    .execute()
-                    .await
-                    .map_err(nl("setting lo up"))?;
-            }
-            let route = RouteMessageBuilder::<Ipv4Addr>::new()
-                .gateway(gateway)
-                .output_interface(pi)
-                .build();
-            h.route()
-                .add(route)
-                .execute()
-                .await
-                .map_err(nl(format!("default route via {gateway}")))
-        })
-    });
-    match inside.map_err(BridgeError::from).and_then(|r| r) {
+    match made {
         Ok(()) => Ok(mac_string(&mac)),
         Err(e) => {
             let _ = delete_link(host_if);
             Err(e)
         }
     }
+}
+
+/// eth0 and lo in the container's namespace (this thread's): eth0 without IPv6, up, with
+/// `ip/prefix` and the default route via `gateway`; lo up.
+fn configure_inside(ip: Ipv4Addr, prefix: u8, gateway: Ipv4Addr) -> Result<(), BridgeError> {
+    with_handle(|h| async move {
+        let pi = index_of(&h, "eth0")
+            .await?
+            .ok_or_else(|| BridgeError::Setup("eth0 is not in the namespace".into()))?;
+        silence_ipv6(&h, pi).await;
+        h.link()
+            .set(LinkUnspec::new_with_index(pi).up().build())
+            .execute()
+            .await
+            .map_err(nl("setting eth0 up"))?;
+        h.address()
+            .add(pi, IpAddr::V4(ip), prefix)
+            .execute()
+            .await
+            .map_err(nl(format!("adding {ip}/{prefix} to eth0")))?;
+        if let Some(lo) = index_of(&h, "lo").await? {
+            h.link()
+                .set(LinkUnspec::new_with_index(lo).up().build())
+                .execute()
+                .await
+                .map_err(nl("setting lo up"))?;
+        }
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gateway)
+            .output_interface(pi)
+            .build();
+        h.route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(nl(format!("default route via {gateway}")))
+    })
 }
 
 /// The network is IPv4 only: eth0, still down, gets no IPv6 address when it comes up
@@ -333,6 +336,24 @@ async fn silence_ipv6(h: &Handle, index: u32) {
         if errno(&e) != Some(libc::EAFNOSUPPORT) {
             tracing::warn!("eth0's IPv6 address generation: {e}");
         }
+    }
+}
+
+/// The host end of a veth, still down, gets no IPv6 at all (`disable_ipv6`, which this
+/// host's /proc/sys has per link): no link-local address, no `fe80::/64` and `ff00::/8`
+/// route of its own. Each such route is one more entry beside the same prefix of every
+/// other port, and the kernel walks those lists whenever a link comes up or goes: with
+/// 1,000 containers on the bridge, IPv6 routing was the largest share of the kernel's work
+/// tearing a container's namespace down and bringing a new port up, both under the lock
+/// every other `run -d` and `rm` takes for its own netlink requests. A kernel without
+/// IPv6 has no such file: nothing to turn off. Any other refusal costs only that time, so
+/// it is a warning, not a failed start.
+fn host_ipv6_off(host_if: &str) {
+    let path = format!("/proc/sys/net/ipv6/conf/{host_if}/disable_ipv6");
+    match std::fs::write(&path, b"1") {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("{path}: {e}"),
     }
 }
 
