@@ -826,6 +826,24 @@ fn parse_stat(s: &str) -> Option<(u8, u64)> {
     Some((state, fields.nth(18)?.parse().ok()?))
 }
 
+/// A live (not zombie) process's parent PID, /proc/PID/stat field 4; None when it is gone.
+pub fn process_parent(pid: i32) -> Option<i32> {
+    let mut buf = [0u8; 1024];
+    let path = format!("/proc/{pid}/stat");
+    let s = std::str::from_utf8(crate::sys::read_small(Path::new(&path), &mut buf)?).ok()?;
+    parse_parent(s)
+}
+
+/// Field 4 of a /proc/PID/stat line, None for a zombie or a dead process.
+fn parse_parent(s: &str) -> Option<i32> {
+    let rest = s.get(s.rfind(')')? + 2..)?;
+    let mut fields = rest.split_whitespace();
+    if matches!(fields.next()?.as_bytes().first()?, b'Z' | b'X') {
+        return None;
+    }
+    fields.next()?.parse().ok()
+}
+
 /// True when `pid` is alive and is the same process that started at `start_time`. A
 /// zombie is not alive: it has exited (its parent has not reaped it yet), and a wait on
 /// its pidfd has already returned.

@@ -4,7 +4,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -120,6 +120,29 @@ pub fn pidfd_open(pid: i32) -> io::Result<Option<OwnedFd>> {
     }
     // SAFETY: the kernel just gave us this fd; nothing else owns it.
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+}
+
+/// `pidfd_send_signal(2)`: `sig` to the process behind `fd`, and to no later process of
+/// its PID. Ok(false) when it has already exited.
+pub fn pidfd_signal(fd: &OwnedFd, sig: i32) -> io::Result<bool> {
+    // SAFETY: a plain syscall: an fd we own, a signal number, no siginfo (null), no flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ESRCH) => Ok(false),
+            _ => Err(e),
+        };
+    }
+    Ok(true)
 }
 
 /// Wait until the process behind `fd` exits, or `timeout` passes. True when it exited.

@@ -189,9 +189,31 @@ fn pause_resume_through_the_runtime() {
     env.ok(&["rm", &done]);
 }
 
+/// A runtime that logs its arguments to `log`, one call a line, and then is `real`.
+fn logging_runtime(env: &Env, real: &str, log: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let real = ocishim::runtime::which(real).expect("the runtime");
+    let path = env.base.join("logged-runtime");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
 #[test]
 fn rm_f_of_running_and_paused_leaves_nothing() {
-    let env = Env::new();
+    let mut env = Env::new();
+    // rm -f signals the init itself (a pidfd, once the monitor is seen to be its parent):
+    // the runtime is not asked to kill.
+    let calls = env.base.join("calls");
+    env.runtime = logging_runtime(&env, &env.runtime, &calls);
     let a = env.run_d(&[], &["sleep", "1000"]);
     let b = env.run_d(&[], &["sh", "-c", "sleep 1000 & sleep 1000"]);
     env.ok(&["pause", &b]);
@@ -217,6 +239,13 @@ fn rm_f_of_running_and_paused_leaves_nothing() {
     env.assert_gone(&a, &pa);
     env.assert_gone(&b, &pb);
     env.assert_empty();
+    let log = std::fs::read_to_string(&calls).unwrap();
+    assert!(log.lines().any(|l| l.contains(" pause ")), "{log}");
+    assert!(
+        !log.lines()
+            .any(|l| l.split_whitespace().any(|w| w == "kill")),
+        "{log}"
+    );
 }
 
 #[test]

@@ -430,8 +430,7 @@ impl ContainerCgroup {
                 // finding it spares pause and resume a read of mountinfo.
                 let mut buf = [0u8; 64];
                 let mut read = |d: PathBuf| {
-                    crate::sys::read_small(&d.join(FREEZER_V1), &mut buf)
-                        .map(frozen_in)
+                    crate::sys::read_small(&d.join(FREEZER_V1), &mut buf).map(frozen_in)
                 };
                 read(self.fs.root.join("freezer").join(&self.path))
                     .or_else(|| self.dir("freezer").and_then(read))

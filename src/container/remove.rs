@@ -49,8 +49,10 @@ pub fn remove(ctx: &Context, query: &str, force: bool) -> Result<Option<String>,
     if alive || live {
         if let Ok(rt) = &rt {
             // A container that is not running any more refuses the kill: that is fine.
-            if let Err(e) = rt.kill(&id, "KILL") {
-                tracing::debug!(%id, "kill: {e}");
+            if !(alive && kill_init(&rec)) {
+                if let Err(e) = rt.kill(&id, "KILL") {
+                    tracing::debug!(%id, "kill: {e}");
+                }
             }
             if rec.state.paused || status == crate::record::Status::Paused {
                 if let Err(e) = rt.resume(&id) {
@@ -80,4 +82,30 @@ pub fn remove(ctx: &Context, query: &str, force: bool) -> Result<Option<String>,
     sys::failpoint("rm::runtime_deleted");
     teardown::all(&ctx.scope(), &rec)?;
     Ok(Some(id))
+}
+
+/// SIGKILL to the container's init without a runtime process (one Go program's start-up
+/// less per `rm -f`), when it is certainly the container's init: its recorded PID's parent
+/// is the container's monitor (a child subreaper, to which the runtime's init is
+/// reparented, alive by its lock), and the pidfd taken before that check still names a
+/// live process afterwards, so the PID was not reused in between. The signal goes through
+/// that pidfd. False when any of it does not hold: the runtime's `kill` decides then.
+fn kill_init(rec: &crate::record::Record) -> bool {
+    let pid = rec.state.pid;
+    let Ok(Some(fd)) = sys::pidfd_open(pid) else {
+        return false;
+    };
+    if crate::store::process_parent(pid) != Some(rec.ocishim.monitor_pid) {
+        return false;
+    }
+    if !matches!(sys::pidfd_signal(&fd, 0), Ok(true)) {
+        return false;
+    }
+    match sys::pidfd_signal(&fd, libc::SIGKILL) {
+        Ok(sent) => sent,
+        Err(e) => {
+            tracing::debug!(id = %rec.id, "pidfd kill: {e}");
+            false
+        }
+    }
 }

@@ -14,6 +14,19 @@ fn stat_lines_give_state_and_start_time() {
     assert!(process_alive(me, start));
     assert!(!process_alive(me, start + 1));
 }
+
+#[test]
+fn stat_lines_give_the_parent_of_a_live_process() {
+    let line = |state: &str| {
+        format!("4242 (a (b) c) {state} 77 4242 4242 0 -1 4194560 75 0 0 0 0 0 0 0 20 0 1 0 1 0")
+    };
+    assert_eq!(parse_parent(&line("S")), Some(77));
+    assert_eq!(parse_parent(&line("R")), Some(77));
+    assert_eq!(parse_parent(&line("Z")), None);
+    assert_eq!(parse_parent("garbage"), None);
+    let me = std::process::id() as i32;
+    assert_eq!(process_parent(me), Some(nix::unistd::getppid().as_raw()));
+}
 use crate::config::{ContainerConfig, HostFacts, RawOptions};
 
 fn tmp_store() -> (Store, PathBuf) {
