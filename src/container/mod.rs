@@ -38,7 +38,7 @@ use crate::cgroup::{CgroupFs, ContainerCgroup, Freezers};
 pub use crate::error::Error;
 use crate::image::store::ImageStore;
 use crate::network::Networks;
-use crate::record::row::Row;
+use crate::record::row::{cut_stored_config, Row};
 use crate::record::{Brief, Record, Status};
 use crate::runtime::Runtime;
 use crate::store::{self, Store};
@@ -215,7 +215,16 @@ pub fn list<T: Send>(
     };
     let init = || (Vec::with_capacity(16384), Freezers::new(ctx.cgroups));
     let one = |(buf, freezers): &mut (Vec<u8>, Freezers), id: &String| {
-        let mut row: Row = serde_json::from_slice(dirs.read_record(id, buf)?).ok()?;
+        dirs.read_record(id, buf)?;
+        // The stored config is not read ([`cut_stored_config`]); a record the cut left
+        // unparsable (not of this version's shape) is read again, whole.
+        let cut = cut_stored_config(buf);
+        let mut whole = Vec::new();
+        let mut row: Row = match serde_json::from_slice(buf) {
+            Ok(row) => row,
+            Err(_) if cut => serde_json::from_slice(dirs.read_record(id, &mut whole)?).ok()?,
+            Err(_) => return None,
+        };
         if !names.is_none_or(|keep| keep(row.short_name())) {
             return None;
         }

@@ -272,6 +272,26 @@ impl<'a> Row<'a> {
     }
 }
 
+/// Cut a record's bytes before its stored config (`Ocishim.Config`) and close the two
+/// objects it was in: all a [`Row`] reads, without the stored config, which is half of a
+/// record's bytes and most of its parsing (`ps` reads a record per container). A record
+/// of this version is compact JSON whose last key is `Ocishim` and whose `Ocishim`'s last
+/// key is `Config`; neither pattern can occur inside a JSON string (its quotes would be
+/// escaped), and the keys of `Ocishim` before `Config` are ocishim's own, so the first
+/// `,"Config":` after `"Ocishim":{` is the stored config's. Bytes without the patterns
+/// are left whole. Returns whether it cut.
+pub fn cut_stored_config(buf: &mut Vec<u8>) -> bool {
+    let Some(ext) = memchr::memmem::find(buf, b"\"Ocishim\":{") else {
+        return false;
+    };
+    let Some(at) = memchr::memmem::find(&buf[ext..], b",\"Config\":") else {
+        return false;
+    };
+    buf.truncate(ext + at);
+    buf.extend_from_slice(b"}}");
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +341,44 @@ mod tests {
         );
         assert_eq!(back.ocishim.monitor_pid, 7);
         assert_eq!(back.ocishim.boot_id, "b");
+    }
+
+    /// The row of a record cut before its stored config is the row of the whole record,
+    /// with labels named like the keys the cut looks for, an abandoned create's creator
+    /// and an idmap range (the optional keys of `Ocishim`).
+    #[test]
+    fn a_record_cut_before_its_stored_config_gives_the_same_row() {
+        let mut rec = record();
+        rec.config
+            .labels
+            .insert("Config".into(), "\",\"Config\":{\"Ocishim\":{".into());
+        rec.config.labels.insert("Ocishim".into(), "x".into());
+        rec.ocishim.creator = Some(crate::record::Creator {
+            pid: 9,
+            start_time: 10,
+        });
+        rec.ocishim.userns_base = Some(100000);
+        rec.ocishim.runtime_root = Some("/rt".into());
+        let whole = serde_json::to_vec(&rec).unwrap();
+        let mut cut = whole.clone();
+        assert!(cut_stored_config(&mut cut));
+        assert!(
+            cut.len() < whole.len() * 3 / 4,
+            "{} of {}",
+            cut.len(),
+            whole.len()
+        );
+        let (a, b): (Row, Row) = (
+            serde_json::from_slice(&whole).unwrap(),
+            serde_json::from_slice(&cut).unwrap(),
+        );
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(b.ocishim.creator.map(|c| c.pid), Some(9));
+        assert_eq!(b.config.labels.get("Ocishim"), Some("x"));
+        // Not a record of this shape: left whole.
+        let mut other = br#"{"ID":"x","Config":{}}"#.to_vec();
+        assert!(!cut_stored_config(&mut other));
+        assert_eq!(other, br#"{"ID":"x","Config":{}}"#);
     }
 
     #[test]
