@@ -812,16 +812,24 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
 fn process_stat(pid: i32) -> Option<(u8, u64)> {
     // One read: `ps` checks a monitor per running container.
     let mut buf = [0u8; 1024];
-    let path = format!("/proc/{pid}/stat");
-    let s = std::str::from_utf8(crate::sys::read_small(Path::new(&path), &mut buf)?).ok()?;
-    parse_stat(s)
+    parse_stat(read_stat(pid, &mut buf)?)
 }
 
-/// Fields 3 and 22 of a /proc/PID/stat line. comm (field 2) may hold spaces and
-/// parentheses: the fields after it start after the last ')'.
+/// /proc/PID/stat, read into `buf` with one read.
+fn read_stat(pid: i32, buf: &mut [u8]) -> Option<&str> {
+    let path = format!("/proc/{pid}/stat");
+    std::str::from_utf8(crate::sys::read_small(Path::new(&path), buf)?).ok()
+}
+
+/// The fields of a /proc/PID/stat line from field 3 on. comm (field 2) may hold spaces
+/// and parentheses: the fields after it start after the last ')'.
+fn stat_fields(s: &str) -> Option<std::str::SplitWhitespace<'_>> {
+    Some(s.get(s.rfind(')')? + 2..)?.split_whitespace())
+}
+
+/// Fields 3 and 22 of a /proc/PID/stat line.
 fn parse_stat(s: &str) -> Option<(u8, u64)> {
-    let rest = s.get(s.rfind(')')? + 2..)?;
-    let mut fields = rest.split_whitespace();
+    let mut fields = stat_fields(s)?;
     let state = *fields.next()?.as_bytes().first()?;
     Some((state, fields.nth(18)?.parse().ok()?))
 }
@@ -829,15 +837,12 @@ fn parse_stat(s: &str) -> Option<(u8, u64)> {
 /// A live (not zombie) process's parent PID, /proc/PID/stat field 4; None when it is gone.
 pub fn process_parent(pid: i32) -> Option<i32> {
     let mut buf = [0u8; 1024];
-    let path = format!("/proc/{pid}/stat");
-    let s = std::str::from_utf8(crate::sys::read_small(Path::new(&path), &mut buf)?).ok()?;
-    parse_parent(s)
+    parse_parent(read_stat(pid, &mut buf)?)
 }
 
 /// Field 4 of a /proc/PID/stat line, None for a zombie or a dead process.
 fn parse_parent(s: &str) -> Option<i32> {
-    let rest = s.get(s.rfind(')')? + 2..)?;
-    let mut fields = rest.split_whitespace();
+    let mut fields = stat_fields(s)?;
     if matches!(fields.next()?.as_bytes().first()?, b'Z' | b'X') {
         return None;
     }

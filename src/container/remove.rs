@@ -87,18 +87,16 @@ pub fn remove(ctx: &Context, query: &str, force: bool) -> Result<Option<String>,
 /// SIGKILL to the container's init without a runtime process (one Go program's start-up
 /// less per `rm -f`), when it is certainly the container's init: its recorded PID's parent
 /// is the container's monitor (a child subreaper, to which the runtime's init is
-/// reparented, alive by its lock), and the pidfd taken before that check still names a
-/// live process afterwards, so the PID was not reused in between. The signal goes through
-/// that pidfd. False when any of it does not hold: the runtime's `kill` decides then.
+/// reparented, alive by its lock). The signal goes through a pidfd taken before that
+/// check, so it reaches only the process the pidfd names: if that process still lives,
+/// its PID was not reused and the check read it; if it is gone, the kernel refuses
+/// (ESRCH). False when any of it does not hold: the runtime's `kill` decides then.
 fn kill_init(rec: &crate::record::Record) -> bool {
     let pid = rec.state.pid;
     let Ok(Some(fd)) = sys::pidfd_open(pid) else {
         return false;
     };
     if crate::store::process_parent(pid) != Some(rec.ocishim.monitor_pid) {
-        return false;
-    }
-    if !matches!(sys::pidfd_signal(&fd, 0), Ok(true)) {
         return false;
     }
     match sys::pidfd_signal(&fd, libc::SIGKILL) {

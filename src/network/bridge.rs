@@ -259,9 +259,10 @@ pub fn setup_veth(
             .execute()
             .await
             .map_err(nl(format!("creating veth {host} on {bridge_s}")))?;
-        drop(ns_file);
         tracing::debug!("veth made");
-        netns::run_in(&ns_path, move || configure_inside(ip, prefix, gateway))??;
+        netns::run_in_file(ns_file, &ns_path, move || {
+            configure_inside(ip, prefix, gateway)
+        })??;
         host_ipv6_off(&host);
         h.link()
             .set(LinkUnspec::new_with_name(&host).up().build())

@@ -119,6 +119,15 @@ pub fn run_in<T: Send + 'static>(
         path: path.display().to_string(),
         source,
     })?;
+    run_in_file(file, path, f)
+}
+
+/// [`run_in`] the namespace `file` (opened from `path`, which errors name) already holds.
+pub fn run_in_file<T: Send + 'static>(
+    file: File,
+    path: &Path,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, NetnsError> {
     let p = path.to_path_buf();
     std::thread::spawn(move || -> Result<T, NetnsError> {
         setns(file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(sys_err(&p, "setns"))?;
