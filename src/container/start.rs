@@ -5,7 +5,9 @@
 
 use std::fs;
 
-use super::create::{self, create_monitored, existing, fail, set_created, set_monitor};
+use super::create::{
+    self, create_monitored, existing, fail, set_created, set_monitor, set_network,
+};
 use super::create::{CreateOpts, MonitorStarted};
 use super::images;
 use super::prepare::prepare;
@@ -126,6 +128,7 @@ fn runtime_start(
         let mut r = ctx.store.read(id)?;
         if let Some(m) = created {
             set_monitor(&mut r, m);
+            set_network(&mut r, rec);
         }
         r.ocishim.creator = None;
         // The monitor may already have recorded a very quick exit: keep it.
