@@ -473,6 +473,103 @@ fn a_full_subnet_is_125_and_leaves_nothing() {
     env.assert_empty();
 }
 
+/// veth pairs this test put on a bridge, their peers in a namespace of its own: deleting
+/// the namespace deletes them all in one batch of the kernel's (one by one, each deletion
+/// waits for an RCU grace period).
+struct Fillers {
+    netns: String,
+    links: Vec<String>,
+}
+
+impl Drop for Fillers {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .output();
+    }
+}
+
+fn ip_batch(batch: &str) -> std::process::Output {
+    let mut c = std::process::Command::new("ip")
+        .args(["-force", "-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ip (iproute2)");
+    c.stdin.take().unwrap().write_all(batch.as_bytes()).unwrap();
+    c.wait_with_output().unwrap()
+}
+
+/// A Linux bridge takes at most 1023 links: one more is a clear 125 (not the kernel's
+/// bare EXFULL), and the container's address, namespace, veth and record are undone.
+#[test]
+fn a_bridge_with_no_free_port_is_125_and_leaves_nothing() {
+    let env = Env::new();
+    let r = env.rootfs();
+    let a = env.run_d(&[], &["sleep", "1000"]);
+    // The bridge has one port (a's); veth pairs (no namespace: no container) fill it.
+    let tag = &ocishim::store::new_id()[..6];
+    let fill = ocishim::network::bridge::MAX_PORTS - 1;
+    let fillers = Fillers {
+        netns: format!("ocishim-test-fill-{tag}"),
+        links: (0..fill).map(|i| format!("osf{tag}{i:04}")).collect(),
+    };
+    let mut batch = format!("netns add {}\n", fillers.netns);
+    for (i, l) in fillers.links.iter().enumerate() {
+        batch += &format!(
+            "link add {l} type veth peer name p{i} netns {}\nlink set {l} master {}\n",
+            fillers.netns, env.bridge
+        );
+    }
+    let made = ip_batch(&batch);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let ports = std::fs::read_dir(format!("/sys/class/net/{}/brif", env.bridge))
+        .unwrap()
+        .count();
+    assert_eq!(ports, ocishim::network::bridge::MAX_PORTS);
+    let o = env.ocishim(&["run", "-d", "--rootfs", &r, "sleep", "1000"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("bridge {} has no free port", env.bridge)),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty());
+    assert_eq!(
+        env.ok(&["ps", "-aq", "--no-trunc"]).trim(),
+        a,
+        "only the first container exists"
+    );
+    let held = env.addresses("bridge");
+    assert_eq!(
+        held.iter().map(|(_, o)| o.as_str()).collect::<Vec<_>>(),
+        [a.as_str()],
+        "only the first address: {held:?}"
+    );
+    let veths: Vec<String> = std::fs::read_dir(format!("/sys/class/net/{}/brif", env.bridge))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with("osv"))
+        .collect();
+    assert_eq!(veths, [ocishim::network::host_if(&a)], "only a's veth");
+    let netns: Vec<_> = std::fs::read_dir(env.root.join("netns"))
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(netns.is_empty(), "namespace files left: {netns:?}");
+    // A port freed: the next container gets it.
+    let freed = ip_batch(&format!("link del {}\n", fillers.links[0]));
+    assert!(freed.status.success(), "{}", stderr(&freed));
+    let b = env.run_d(&[], &["sleep", "1000"]);
+    drop(fillers);
+    env.ok(&["rm", "-f", &a, &b]);
+    env.assert_gone(&a, &[]);
+    env.assert_gone(&b, &[]);
+    env.assert_empty();
+}
+
 /// A host "outside" every ocishim network, made by this test: a namespace with a veth to
 /// the host on a free /24 and no route back to any container subnet, so only masqueraded
 /// packets can be answered. Removed on drop.

@@ -19,13 +19,18 @@ use super::netns;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
-    #[error("netlink: {what}: {source}")]
+    #[error("netlink: {what}: {}", describe(source))]
     Netlink {
         what: String,
         source: rtnetlink::Error,
     },
     #[error("netlink: {0}")]
     Setup(String),
+    #[error(
+        "bridge {0} has no free port: a Linux bridge takes at most {MAX_PORTS} links \
+         (give containers beyond that another network, with a bridge of its own)"
+    )]
+    NoFreePort(String),
     #[error(transparent)]
     Netns(#[from] netns::NetnsError),
 }
@@ -33,6 +38,19 @@ pub enum BridgeError {
 fn nl(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> BridgeError {
     let what = what.into();
     move |source| BridgeError::Netlink { what, source }
+}
+
+/// The most links one Linux bridge takes: port numbers are 10 bits and 0 is not used
+/// (`BR_MAX_PORTS`); one more is refused with EXFULL.
+pub const MAX_PORTS: usize = 1023;
+
+/// The kernel's refusal as the errno it is (rtnetlink's own text wraps it in "Received a
+/// netlink error message").
+fn describe(e: &rtnetlink::Error) -> String {
+    match errno(e) {
+        Some(n) => std::io::Error::from_raw_os_error(n).to_string(),
+        None => e.to_string(),
+    }
 }
 
 fn errno(e: &rtnetlink::Error) -> Option<i32> {
@@ -258,7 +276,10 @@ pub fn setup_veth(
             .add(msg)
             .execute()
             .await
-            .map_err(nl(format!("creating veth {host} on {bridge_s}")))?;
+            .map_err(|e| match errno(&e) {
+                Some(libc::EXFULL) => BridgeError::NoFreePort(bridge_s.clone()),
+                _ => nl(format!("creating veth {host} on {bridge_s}"))(e),
+            })?;
         tracing::debug!("veth made");
         netns::run_in_file(ns_file, &ns_path, move || {
             configure_inside(ip, prefix, gateway)
