@@ -473,19 +473,44 @@ fn a_full_subnet_is_125_and_leaves_nothing() {
     env.assert_empty();
 }
 
-/// veth pairs this test put on a bridge, their peers in a namespace of its own: deleting
-/// the namespace deletes them all in one batch of the kernel's (one by one, each deletion
-/// waits for an RCU grace period).
+/// veth pairs this test put on a bridge, their peers in a namespace held by a process of
+/// its own (named by PID: iproute2 before 6.x leaks an fd per `netns NAME` in batch mode).
+/// Killing the holder deletes them all in one batch of the kernel's (one by one, each
+/// deletion waits for an RCU grace period).
 struct Fillers {
-    netns: String,
+    holder: std::process::Child,
     links: Vec<String>,
+}
+
+impl Fillers {
+    fn new(tag: &str, n: usize) -> Fillers {
+        let holder = std::process::Command::new("unshare")
+            .args(["--net", "--", "sleep", "600"])
+            .spawn()
+            .expect("unshare (util-linux)");
+        let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+        let fillers = Fillers {
+            links: (0..n).map(|i| format!("osf{tag}{i:04}")).collect(),
+            holder,
+        };
+        // Until the holder is in its namespace (bounded).
+        let ns = format!("/proc/{}/ns/net", fillers.holder.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_link(&ns).map_or(true, |l| l == ours) {
+            assert!(
+                Instant::now() < deadline,
+                "unshare --net never got its namespace"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        fillers
+    }
 }
 
 impl Drop for Fillers {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .output();
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
     }
 }
 
@@ -511,15 +536,13 @@ fn a_bridge_with_no_free_port_is_125_and_leaves_nothing() {
     // The bridge has one port (a's); veth pairs (no namespace: no container) fill it.
     let tag = &ocishim::store::new_id()[..6];
     let fill = ocishim::network::bridge::MAX_PORTS - 1;
-    let fillers = Fillers {
-        netns: format!("ocishim-test-fill-{tag}"),
-        links: (0..fill).map(|i| format!("osf{tag}{i:04}")).collect(),
-    };
-    let mut batch = format!("netns add {}\n", fillers.netns);
+    let fillers = Fillers::new(tag, fill);
+    let mut batch = String::new();
     for (i, l) in fillers.links.iter().enumerate() {
         batch += &format!(
             "link add {l} type veth peer name p{i} netns {}\nlink set {l} master {}\n",
-            fillers.netns, env.bridge
+            fillers.holder.id(),
+            env.bridge
         );
     }
     let made = ip_batch(&batch);
