@@ -515,16 +515,21 @@ impl Drop for Fillers {
     }
 }
 
+/// `ip -force -batch -` of `batch`, bounded as every command of the tests.
 fn ip_batch(batch: &str) -> std::process::Output {
-    let mut c = std::process::Command::new("ip")
-        .args(["-force", "-batch", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("ip (iproute2)");
-    c.stdin.take().unwrap().write_all(batch.as_bytes()).unwrap();
-    c.wait_with_output().unwrap()
+    let mut ip = std::process::Command::new("ip");
+    ip.args(["-force", "-batch", "-"]);
+    common::run_bounded(&mut ip, true, Some(batch.as_bytes()), common::COMMAND_BOUND)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The links on `bridge`.
+fn bridge_ports(bridge: &str) -> Vec<String> {
+    std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect()
 }
 
 /// A Linux bridge takes at most 1023 links: one more is a clear 125 (not the kernel's
@@ -534,7 +539,8 @@ fn a_bridge_with_no_free_port_is_125_and_leaves_nothing() {
     let env = Env::new();
     let r = env.rootfs();
     let a = env.run_d(&[], &["sleep", "1000"]);
-    // The bridge has one port (a's); veth pairs (no namespace: no container) fill it.
+    // The bridge has one port (a's); veth pairs whose peers are in the holder's
+    // namespace (no container) fill it.
     let tag = &ocishim::store::new_id()[..6];
     let fill = ocishim::network::bridge::MAX_PORTS - 1;
     let fillers = Fillers::new(tag, fill);
@@ -548,10 +554,10 @@ fn a_bridge_with_no_free_port_is_125_and_leaves_nothing() {
     }
     let made = ip_batch(&batch);
     assert!(made.status.success(), "{}", stderr(&made));
-    let ports = std::fs::read_dir(format!("/sys/class/net/{}/brif", env.bridge))
-        .unwrap()
-        .count();
-    assert_eq!(ports, ocishim::network::bridge::MAX_PORTS);
+    assert_eq!(
+        bridge_ports(&env.bridge).len(),
+        ocishim::network::bridge::MAX_PORTS
+    );
     let o = env.ocishim(&["run", "-d", "--rootfs", &r, "sleep", "1000"]);
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     let err = stderr(&o);
@@ -572,10 +578,8 @@ fn a_bridge_with_no_free_port_is_125_and_leaves_nothing() {
         [a.as_str()],
         "only the first address: {held:?}"
     );
-    let veths: Vec<String> = std::fs::read_dir(format!("/sys/class/net/{}/brif", env.bridge))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
+    let veths: Vec<String> = bridge_ports(&env.bridge)
+        .into_iter()
         .filter(|n| n.starts_with("osv"))
         .collect();
     assert_eq!(veths, [ocishim::network::host_if(&a)], "only a's veth");
