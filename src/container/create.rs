@@ -132,14 +132,9 @@ pub(super) fn create_monitored(
     // Checks before anything exists: bad input leaves nothing behind.
     let runtime = Runtime::new(&ctx.runtime, ctx.runtime_root.clone())?;
     let id = store::new_id();
-    // From the image's lookup to its rootfs step, no prune may remove its layers.
-    // (A store that was never made has nothing to lock: the lookup says "not found".)
+    // From the image's lookup (or pull) to its rootfs step, no prune may remove its layers.
     let _using = if cfg.from_image {
-        match ctx.images.use_lock() {
-            Ok(lock) => Some(lock),
-            Err(_) if !ctx.images.root().join("locks").is_dir() => None,
-            Err(e) => return Err(ImageError::from(e).into()),
-        }
+        Some(images::use_lock(ctx)?)
     } else {
         None
     };

@@ -20,6 +20,7 @@ use crate::image::registry;
 use crate::image::store::{ImageRecord, ImageStore, ImageStoreError, MANIFEST_MAX};
 use crate::image::ImageError;
 use crate::settings::Settings;
+use crate::store::Lock;
 
 /// The image a container runs, resolved before anything of the container exists.
 pub struct RunImage {
@@ -34,6 +35,21 @@ pub struct RunImage {
 fn store(ctx: &Context) -> Result<&ImageStore, Error> {
     ctx.images.init().map_err(ImageError::from)?;
     Ok(&ctx.images)
+}
+
+/// The store's use lock (shared), for a create from an image. A store that does not exist
+/// yet is made first: a parallel create may be making it for its pull this moment, and
+/// this create's own pull would make it anyway.
+pub fn use_lock(ctx: &Context) -> Result<Lock, Error> {
+    match ctx.images.use_lock() {
+        Err(ImageStoreError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            store(ctx)?.use_lock()
+        }
+        r => r,
+    }
+    .map_err(|e| ImageError::from(e).into())
 }
 
 /// The image named `query` (a reference, an ID or a unique ID prefix).
