@@ -865,6 +865,51 @@ fn privileged_and_cap_add_all_mean_the_callers_bounding_set() {
     env.assert_empty();
 }
 
+/// Privileged: /sys read-write, no read-only /proc/sys, no masked /proc files (/proc/timer_list), the host's
+/// devices; a default container has none of that.
+#[test]
+fn privileged_gets_host_devices_and_no_read_only_or_masked_paths() {
+    let env = Env::new();
+    let rootfs = env.rootfs();
+    let probe = "grep -E ' /(sys|proc/sys|proc/timer_list) ' /proc/mounts; \
+                 test -c /dev/kmsg && echo kmsg; true";
+    let run = |extra: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "none", "--rootfs", &rootfs];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["sh", "-c", probe]);
+        let o = env.ocishim(&a);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let mount_opts = |out: &str, at: &str| -> Option<String> {
+        out.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(at))
+            .map(|l| l.split_whitespace().nth(3).unwrap_or("").to_string())
+    };
+    let rw = |o: &Option<String>| {
+        o.as_deref()
+            .is_some_and(|o| o.split(',').any(|x| x == "rw"))
+    };
+    let default = run(&[]);
+    assert!(!rw(&mount_opts(&default, "/sys")), "{default}");
+    assert!(!rw(&mount_opts(&default, "/proc/sys")), "{default}");
+    assert!(
+        mount_opts(&default, "/proc/timer_list").is_some(),
+        "{default}"
+    );
+    assert!(!default.contains("kmsg"), "{default}");
+    let privileged = run(&["--privileged"]);
+    assert!(rw(&mount_opts(&privileged, "/sys")), "{privileged}");
+    assert_eq!(mount_opts(&privileged, "/proc/sys"), None, "{privileged}");
+    assert_eq!(
+        mount_opts(&privileged, "/proc/timer_list"),
+        None,
+        "{privileged}"
+    );
+    assert!(privileged.contains("kmsg"), "{privileged}");
+    env.assert_empty();
+}
+
 #[test]
 fn seccomp_profiles_from_a_file_unconfined_and_refused() {
     let env = Env::new();
@@ -954,8 +999,8 @@ fn seccomp_profiles_from_a_file_unconfined_and_refused() {
         stderr(&o)
     );
     // With CAP_SYS_ADMIN the group is allowed: a mount namespace, and a user namespace
-    // where the kernel allows one at all (not in a chroot, which is how the qemu guest
-    // runs these tests: the kernel refuses CLONE_NEWUSER there whatever the filter).
+    // where the kernel allows one at all (not in a chroot: the kernel refuses
+    // CLONE_NEWUSER there whatever the filter; neither CI stage is one).
     let o = run(&["--cap-add", "SYS_ADMIN"], &["unshare", "-m", "true"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let userns = !in_a_chroot();
@@ -1000,10 +1045,32 @@ fn seccomp_profiles_from_a_file_unconfined_and_refused() {
         r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"#,
     )
     .unwrap();
+    let rule = |name: &str, r: &str| {
+        let f = dir.path().join(name);
+        let text = format!(r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{r}]}}"#);
+        std::fs::write(&f, text).unwrap();
+        f
+    };
+    let unknown_action = rule(
+        "action.json",
+        r#"{"names": ["mkdir"], "action": "SCMP_ACT_MAYBE"}"#,
+    );
+    let unknown_op = rule(
+        "op.json",
+        r#"{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ALMOST"}]}"#,
+    );
+    let not_utf8 = dir.path().join("latin1.json");
+    std::fs::write(&not_utf8, b"{\"defaultAction\": \"SCMP_ACT_ALLOW\xe9\"}").unwrap();
+    let a_dir = dir.path().join("profile.d");
+    std::fs::create_dir(&a_dir).unwrap();
     for (file, why) in [
         (dir.path().join("missing.json"), "No such file"),
         (bad, "unknown variant"),
         (torn, "EOF"),
+        (unknown_action, "SCMP_ACT_MAYBE"),
+        (unknown_op, "SCMP_CMP_ALMOST"),
+        (not_utf8, "UTF-8"),
+        (a_dir, "not a regular file"),
     ] {
         let opt = format!("seccomp={}", file.display());
         let o = run(&["-d", "--security-opt", &opt], &["true"]);
@@ -1015,6 +1082,52 @@ fn seccomp_profiles_from_a_file_unconfined_and_refused() {
             "{err}"
         );
         assert!(stdout(&o).is_empty());
+    }
+    env.assert_empty();
+}
+
+/// This kernel has neither AppArmor nor SELinux: a profile or label asked for is a
+/// one-line 125 naming the LSM, with nothing made; the no-op values run.
+#[test]
+fn apparmor_and_selinux_options_are_refused_on_a_host_without_them() {
+    let env = Env::new();
+    let rootfs = env.rootfs();
+    assert!(
+        !std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y")
+            && !std::path::Path::new("/sys/fs/selinux/enforce").exists(),
+        "this test expects a host without AppArmor and SELinux"
+    );
+    let run = |opt: &str| {
+        env.ocishim(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--security-opt",
+            opt,
+            "--rootfs",
+            &rootfs,
+            "true",
+        ])
+    };
+    for (opt, lsm) in [
+        ("apparmor=docker-default", "this host has no AppArmor"),
+        ("apparmor:my-profile", "this host has no AppArmor"),
+        ("label=type:svirt_apache_t", "this host has no SELinux"),
+        ("label=level:s0:c100,c200", "this host has no SELinux"),
+        ("seccomp", "unknown option"),
+    ] {
+        let o = run(opt);
+        assert_eq!(o.status.code(), Some(125), "{opt}");
+        let err = stderr(&o);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(opt) && err.contains(lsm), "{opt}: {err}");
+        assert!(stdout(&o).is_empty());
+    }
+    for opt in ["apparmor=unconfined", "label=disable", "label:disable"] {
+        let o = run(opt);
+        assert_eq!(o.status.code(), Some(0), "{opt}: {}", stderr(&o));
     }
     env.assert_empty();
 }

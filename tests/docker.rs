@@ -347,3 +347,128 @@ fn ps_filters_inspect_templates_logs_and_a_symlink() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     env.assert_empty();
 }
+
+/// `docker run -d`'s start failures as the invoker sees them: 127, 126 and 125, each with
+/// the ID and a newline on stdout and one stderr line; `rm ID -f` (the flag after the ID)
+/// removes each; the name filter is an unanchored regex (a match inside the name).
+#[test]
+fn run_start_failures_print_the_id_and_the_name_filter_matches_inside_names() {
+    let env = Env::new();
+    let rootfs = env.rootfs();
+    let tag = &env.cgroup_parent[env.cgroup_parent.len() - 6..];
+    let file = env.base.join("afile");
+    std::fs::write(&file, "x").unwrap();
+    let vol = format!("{}:/etc", file.display());
+    let names: Vec<String> = (0..3)
+        .map(|i| format!("wsk{tag}_{i}_guest_hello"))
+        .collect();
+    let mut ids = Vec::new();
+    for (i, (extra, cmd, code)) in [
+        (&[][..], "no-such-command", 127),
+        (&[][..], "/etc/passwd", 126),
+        (&["-v", vol.as_str()][..], "true", 125),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut a = vec!["run", "-d", "--network", "none", "--name", &names[i]];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["--rootfs", &rootfs, cmd]);
+        let o = docker(&env, &a);
+        assert_eq!(o.status.code(), Some(code), "{cmd}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert_eq!(out.len(), 65, "{cmd}: the ID and a newline: {out:?}");
+        assert!(out.ends_with('\n') && out[..64].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        ids.push(out.trim().to_string());
+    }
+    // Unanchored: "guest_hel" is in the middle of each name, so is "_1_".
+    let listed = |filter: &str| {
+        let mut v = lines(&ok(
+            &env,
+            &["ps", "--quiet", "--no-trunc", "--all", "--filter", filter],
+        ));
+        v.sort();
+        v
+    };
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!(listed("name=guest_hel"), all);
+    assert_eq!(listed(&format!("name={tag}_1_")), vec![ids[1].clone()]);
+    assert_eq!(listed("name=hello$"), all);
+    assert!(listed("name=^guest").is_empty());
+    for id in &ids {
+        let o = docker(&env, &["rm", id, "-f"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), format!("{id}\n"));
+        env.assert_gone(id, &[]);
+    }
+    env.assert_empty();
+}
+
+/// Every rewrite of `config.v2.json` is a rename of a whole file: a reader polling it (as
+/// the invoker does after `run -d` and for `OOMKilled`) parses every read, while starts,
+/// exits and the monitor's writes replace it dozens of times.
+#[test]
+fn a_reader_never_sees_a_torn_config_v2_json() {
+    let env = Env::new();
+    let rootfs = env.rootfs();
+    let id = ok(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--rootfs",
+            &rootfs,
+            "true",
+        ],
+    )
+    .trim()
+    .to_string();
+    let path = env
+        .data_root
+        .join("containers")
+        .join(&id)
+        .join("config.v2.json");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (reads, starts) = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut reads = 0u64;
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the writer never finished"
+                );
+                let bytes = std::fs::read(&path).expect("the record is always there");
+                let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                    panic!(
+                        "read {reads}: a torn record ({e}): {:?}",
+                        String::from_utf8_lossy(&bytes)
+                    )
+                });
+                assert_eq!(v["ID"], id.as_str());
+                reads += 1;
+            }
+            reads
+        });
+        let mut starts = 0;
+        for _ in 0..15 {
+            env.wait_exited(&id, Duration::from_secs(10));
+            ok(&env, &["start", &id]);
+            starts += 1;
+        }
+        env.wait_exited(&id, Duration::from_secs(10));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (reader.join().unwrap(), starts)
+    });
+    assert_eq!(starts, 15);
+    assert!(
+        reads > 100,
+        "only {reads} reads while the record was rewritten"
+    );
+    ok(&env, &["rm", "-f", &id]);
+    env.assert_empty();
+}

@@ -6,9 +6,10 @@
 //! writes land in the upper dir owned by the range), bind mounts keep host ownership, and
 //! rm, every failed create and exhaustion leave no range, mount or record behind.
 //!
-//! In a chroot (the qemu guest of scripts/vm-test) the kernel refuses user namespaces:
-//! there only the refusal is checked (a one-line 125 error, nothing left), and each test
-//! says so on stderr.
+//! In a chroot the kernel refuses user namespaces: there only the refusal is checked (a
+//! one-line 125 error, nothing left), and each test says so on stderr. Neither CI stage is
+//! a chroot (the qemu guest of scripts/vm-test moves its root as switch_root does), so CI
+//! runs every test whole; the branch is for a suite run by hand inside one.
 
 mod common;
 

@@ -149,11 +149,10 @@ impl RawOptions {
                 | "label=disable"
                 | "label:disable" => {}
                 _ => {
-                    return Err(invalid(
-                        "--security-opt",
-                        o,
-                        "only no-new-privileges, seccomp=FILE|unconfined (and unconfined apparmor) are supported",
-                    ))
+                    let why = crate::security::lsm_refusal(o).unwrap_or_else(|| {
+                        "unknown option (ocishim takes no-new-privileges, seccomp=FILE|unconfined, apparmor=unconfined, label=disable)".into()
+                    });
+                    return Err(invalid("--security-opt", o, why));
                 }
             }
         }

@@ -58,6 +58,10 @@ pub fn attach_wait(ctx: &Context, id: &str) -> Result<i32, Error> {
         }
     }
     let rec = ctx.store.read(id)?;
+    if rec.state.exit_code == 255 && !rec.state.error.is_empty() {
+        // The monitor could not learn the exit status: say why, beside the 255.
+        eprintln!("ocishim: {id}: {}", rec.state.error);
+    }
     Ok(rec.state.exit_code)
 }
 

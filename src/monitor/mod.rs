@@ -313,16 +313,21 @@ fn monitor(
     }
 
     // Reap the container (our child since the runtime's create exited).
-    let code = loop {
+    let (code, lost) = loop {
         match waitpid(Pid::from_raw(pid), None) {
-            Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => break exit_code_of(s),
+            Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                break (exit_code_of(s), None)
+            }
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => {
-                // Not our child (should not happen): fall back to waiting on a pidfd.
+            Err(e) => {
+                // Not our child (should not happen): fall back to waiting on a pidfd. The
+                // exit status is then unknown (255), and the record says why.
                 if let Ok(Some(fd)) = crate::sys::pidfd_open(pid) {
                     crate::sys::pidfd_wait(&fd, std::time::Duration::from_secs(u32::MAX as u64));
                 }
-                break 255;
+                let why = format!("exit status unknown: the monitor could not wait for the container's init (pid {pid}): {e}");
+                tracing::warn!(%id, "{why}");
+                break (255, Some(why));
             }
         }
     };
@@ -341,6 +346,9 @@ fn monitor(
     let finished = crate::log_file::format_time(std::time::SystemTime::now());
     let rec = record_exit(store, &rt, id, &reserve, |r, deleted| {
         r.state.set_exited(code, finished.clone());
+        if let Some(why) = &lost {
+            r.state.error = why.clone();
+        }
         r.state.oom_killed = oom;
         r.ocishim.runtime_deleted = deleted;
         if dropped > 0 {

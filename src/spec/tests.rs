@@ -244,6 +244,18 @@ fn privileged() {
         crate::config::all_caps().len()
     );
     assert!(v["linux"].get("maskedPaths").is_none());
+    assert!(v["linux"].get("readonlyPaths").is_none());
+    assert!(v["linux"].get("seccomp").is_none());
+    let sys = v["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["destination"] == "/sys")
+        .unwrap();
+    assert!(
+        !sys["options"].as_array().unwrap().iter().any(|o| o == "ro"),
+        "{sys}"
+    );
     let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
     assert_eq!(rules.len(), 1);
     assert_eq!(rules[0]["allow"], true);
