@@ -558,6 +558,12 @@ fn names_prefixes_and_missing_containers() {
     assert_eq!(o.status.code(), Some(125));
     assert!(one_line_error(&o).contains("already in use"));
     // The monitor started for the refused run has exited with it: only web.1's is left.
+    // (web.1's is found by its argv, which it has once it has exec'd the monitor: that
+    // may still be under way after `run -d` returned, so the count is waited for.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while env.monitors().len() != 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(env.monitors().len(), 1, "monitors: {:?}", env.monitors());
     assert_eq!(env.inspect("web.1")["Id"], id.as_str());
     assert_eq!(env.inspect(&id[..6])["Name"], "/web.1");

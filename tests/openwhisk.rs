@@ -148,6 +148,12 @@ impl Invoker {
             "__OW_API_HOST=https://192.0.2.1",
             "-e",
             "__OW_ALLOW_CONCURRENT=false",
+            "--dns",
+            "192.0.2.53",
+            "--dns-search",
+            "ow.example",
+            "--dns-option",
+            "ndots:2",
             "--name",
             name,
             "--cpus",
@@ -415,6 +421,13 @@ fn invoker_replayed() {
     let image = reg.reference(&repo);
     let o = inv.docker(&["pull", &image]);
     assert!(o.status.success(), "docker pull {image}: {}", stderr(&o));
+    // A pull the registry cannot serve: non-zero (the invoker needs only the status), one
+    // line saying why, nothing stored.
+    let missing = reg.reference(&format!("openwhisk/missing-{t}:1"));
+    let o = inv.docker(&["pull", &missing]);
+    assert_ne!(o.status.code(), Some(0), "docker pull {missing}");
+    assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+    assert_eq!(inv.ok(&["images", "-q"]).lines().count(), 1);
 
     // 4. run -d; 5. the IP from config.v2.json at once; the log file already there.
     let name = format!("{prefix}12_guest_hello");
@@ -431,6 +444,35 @@ fn invoker_replayed() {
         "the json-file log exists when run -d returns"
     );
     assert_eq!(config["Name"], format!("/{name}"));
+    // The argv's limits, capabilities (CAP_-prefixed, as dockerd 20.10 stores them), ulimit
+    // and DNS as docker records them; the DNS in the container's resolv.conf.
+    let hc = &config["HostConfig"];
+    for (key, want) in [
+        ("CpuShares", serde_json::json!(128)),
+        ("Memory", serde_json::json!(256 << 20)),
+        ("MemorySwap", serde_json::json!(256 << 20)),
+        ("NanoCpus", serde_json::json!(250_000_000)),
+        ("PidsLimit", serde_json::json!(1024)),
+        (
+            "CapDrop",
+            serde_json::json!(["CAP_NET_RAW", "CAP_NET_ADMIN"]),
+        ),
+        ("Dns", serde_json::json!(["192.0.2.53"])),
+        ("DnsSearch", serde_json::json!(["ow.example"])),
+        ("DnsOptions", serde_json::json!(["ndots:2"])),
+    ] {
+        assert_eq!(hc[key], want, "HostConfig.{key}: {hc}");
+    }
+    assert_eq!(hc["Ulimits"][0]["Name"], "nofile", "{hc}");
+    assert_eq!(hc["Ulimits"][0]["Soft"], 1024, "{hc}");
+    let resolv = std::fs::read_to_string(config["ResolvConfPath"].as_str().unwrap()).unwrap();
+    for line in [
+        "nameserver 192.0.2.53",
+        "search ow.example",
+        "options ndots:2",
+    ] {
+        assert!(resolv.lines().any(|l| l == line), "{line:?} in {resolv:?}");
+    }
     let ip_fmt = "{{.NetworkSettings.Networks.bridge.IPAddress}}";
     assert_eq!(
         inv.ok(&["inspect", "--format", ip_fmt, &id]),
