@@ -742,6 +742,33 @@ fn the_invokers_cleanup_removes_a_create_killed_before_its_record() {
     assert_eq!(gc(&env), Vec::<String>::new(), "nothing for gc");
 }
 
+/// A create killed between taking its address and naming its owner's link (as a
+/// SIGTERM can): `rm -f` gives the address back.
+#[test]
+fn rm_releases_an_address_whose_allocation_was_killed_half_way() {
+    let env = Env::new();
+    let rootfs = env.rootfs();
+    let args = [
+        "run",
+        "-d",
+        "--network",
+        "bridge",
+        "--rootfs",
+        &rootfs,
+        "sleep",
+        "60",
+    ];
+    let o = killed_at(&env, "ipam::taken", &args);
+    assert_killed(&o, "ipam::taken");
+    let ids = all_ids(&env);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let held = env.addresses("bridge");
+    assert_eq!(held.len(), 1, "the address taken: {held:?}");
+    assert_eq!(held[0].1, ids[0]);
+    env.ok(&["rm", "-f", &ids[0]]);
+    assert_clean(&env, &ids);
+}
+
 /// The bridge's ports (veths attached to it).
 fn bridge_ports(env: &Env) -> Vec<std::ffi::OsString> {
     std::fs::read_dir(format!("/sys/class/net/{}/brif", env.bridge))
