@@ -75,8 +75,11 @@ pub enum Error {
     },
     #[error("You cannot remove a {status} container {id}. Stop the container before attempting removal or force remove")]
     RemoveRunning { id: String, status: Status },
-    #[error("container {id} is being created by process {pid}: remove it once that is over (a create whose process is gone is removed at once)")]
+    #[error("container {id} is being created by process {pid}: try again once that is over (a create whose process is gone is removed at once)")]
     BeingCreated { id: String, pid: i32 },
+    /// `start` of a create (or start) whose process is gone: half-made.
+    #[error("container {id} is an abandoned create (the process creating it, pid {pid}, is gone): remove it with rm -f")]
+    Abandoned { id: String, pid: i32 },
     #[error("Container {0} is not running")]
     NotRunning(String),
     #[error("Container {0} is not paused")]

@@ -317,7 +317,8 @@ impl Store {
             None => older_than(path, ORPHAN_GRACE),
         };
         let recorded = is_id(&owner) && self.record_path(&owner).exists();
-        (gone && !recorded).then_some(owner)
+        // A removal under way has renamed the directory away and releases the name next.
+        (gone && !recorded && !self.removal_under_way(&owner)).then_some(owner)
     }
 
     /// Release `name` if a create killed before its record left it, with the container
@@ -473,10 +474,12 @@ impl Store {
 
     /// IDs of the containers whose name `keep` accepts, from the name index alone (no
     /// record is read: `ps --filter name=...` over many containers reads only its matches).
-    /// With `recorded`, only those whose record exists (a name is reserved just before its
-    /// record is written; a create killed in between leaves a name for gc). Each name is
-    /// read (and each record looked up) relative to its directory, by a few threads when
-    /// there are many: the invoker lists its containers this way before every cleanup.
+    /// With `recorded`, only those whose record exists, and those of names left by a
+    /// create killed between its name and its record (the reserving process is gone:
+    /// `rm -f ID` removes them, [`Store::remove_unrecorded`]); never the name of a create
+    /// under way. Each name is read (and each record looked up) relative to its directory,
+    /// by a few threads when there are many: the invoker lists its containers this way
+    /// before every cleanup, and `rm -f`s what it lists.
     pub fn ids_named(
         &self,
         keep: &(dyn Fn(&str) -> bool + Sync),
@@ -490,20 +493,27 @@ impl Store {
         let names_fd = File::open(&d).map_err(io_err("opening", &d))?;
         let containers = File::open(self.containers_dir()).ok();
         let id_of = |name: &String| -> Option<String> {
-            let id = name_owner(&read_name_at(&names_fd, Path::new(name)).ok()?).0;
+            let bytes = read_name_at(&names_fd, Path::new(name)).ok()?;
+            let id = name_owner(&bytes).0;
             if !is_id(&id) {
                 return None;
             }
             if recorded {
                 let rel = format!("{id}/config.v2.json");
-                let dir = containers.as_ref()?;
-                rustix::fs::accessat(
-                    dir,
-                    rel.as_str(),
-                    rustix::fs::Access::EXISTS,
-                    rustix::fs::AtFlags::empty(),
-                )
-                .ok()?;
+                let found = containers.as_ref().is_some_and(|dir| {
+                    rustix::fs::accessat(
+                        dir,
+                        rel.as_str(),
+                        rustix::fs::Access::EXISTS,
+                        rustix::fs::AtFlags::empty(),
+                    )
+                    .is_ok()
+                });
+                // No record: listed only when a killed create left the name (rare: the
+                // normal case costs nothing more).
+                if !found {
+                    return self.orphan_owner(&d.join(name), &bytes);
+                }
             }
             Some(id)
         };
@@ -585,11 +595,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Remove the container's name, directory and lock file. The directory is first
+    /// Remove the container's directory, name and lock file. The directory is first
     /// renamed out of the way, so its record disappears at once with everything in it:
-    /// nobody (`gc` least) sees a container directory half-removed.
+    /// nobody (`gc` least) sees a container directory half-removed. The name goes after
+    /// the rename: a removal killed before it leaves a name that the invoker's listing
+    /// shows (`ps --filter name=…`, [`Store::ids_named`]) and `rm -f` finishes
+    /// ([`Store::remove_unrecorded`]); killed after it, the renamed directory alone, which
+    /// `rm -f ID` and `gc` remove.
     pub fn remove(&self, rec: &Record) -> Result<(), StoreError> {
-        self.release_name(rec.short_name(), &rec.id);
         let d = self.container_dir(&rec.id);
         let me = crate::record::Creator::this_process();
         let trash = self
@@ -600,6 +613,9 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("removing", &d)(e)),
         }
+        crate::sys::failpoint("store::renamed");
+        self.release_name(rec.short_name(), &rec.id);
+        crate::sys::failpoint("store::name_released");
         match fs::remove_dir_all(&trash) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -611,12 +627,7 @@ impl Store {
 
     /// Directories of removals that were killed half-way (their process is gone: `gc`).
     pub fn removals_left(&self) -> Vec<PathBuf> {
-        let killed = |name: &str| {
-            let mut parts = name.strip_prefix(REMOVING)?.rsplitn(3, '.');
-            let start_time = parts.next()?.parse().ok()?;
-            let pid = parts.next()?.parse().ok()?;
-            Some(!crate::record::Creator { pid, start_time }.alive())
-        };
+        let killed = |name: &str| Some(!unrecorded::removing_process(name)?.alive());
         fs::read_dir(self.containers_dir())
             .map(|rd| {
                 rd.flatten()
@@ -857,6 +868,9 @@ pub fn process_alive(pid: i32, start_time: u64) -> bool {
         && process_stat(pid)
             .is_some_and(|(state, start)| start == start_time && !matches!(state, b'Z' | b'X'))
 }
+
+mod unrecorded;
+pub use unrecorded::Unrecorded;
 
 #[cfg(test)]
 mod tests;

@@ -233,6 +233,7 @@ pub fn all(scope: &Scope, rec: &Record) -> Result<(), TeardownError> {
     } else {
         Ok(())
     };
+    crate::sys::failpoint("teardown::rootfs");
     let (range, record) = match &overlay {
         Ok(()) => {
             let auto = rec.ocishim.userns_base.is_some()
@@ -247,7 +248,10 @@ pub fn all(scope: &Scope, rec: &Record) -> Result<(), TeardownError> {
             };
             crate::sys::failpoint("teardown::rootfs_and_range");
             let record = match &range {
-                Ok(()) => bundle(scope.store, &rec.id).and_then(|_| record(scope.store, rec)),
+                Ok(()) => bundle(scope.store, &rec.id).and_then(|_| {
+                    crate::sys::failpoint("teardown::bundle");
+                    record(scope.store, rec)
+                }),
                 Err(_) => Ok(()),
             };
             (range, record)

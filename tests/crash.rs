@@ -30,13 +30,19 @@ const CREATE_POINTS: &[&str] = &[
     "start::started",
 ];
 
-/// Every failpoint of rm -f (its own, then teardown's).
+/// Every failpoint of rm -f (its own, then teardown's, then the store's removal of the
+/// record's directory and the name), in order.
 const RM_POINTS: &[&str] = &[
     "rm::killed",
+    "rm::waited",
     "rm::runtime_deleted",
     "teardown::cgroup",
     "teardown::network",
+    "teardown::rootfs",
     "teardown::rootfs_and_range",
+    "teardown::bundle",
+    "store::renamed",
+    "store::name_released",
 ];
 
 fn busybox() -> PathBuf {
@@ -161,15 +167,54 @@ fn rm_killed_at_every_step_then_rm_again_leaves_nothing() {
     let env = Env::new();
     let image = busybox();
     env.ok(&["load", "-i", image.to_str().unwrap()]);
-    for point in RM_POINTS {
-        let id = env.ok(&["run", "-d", "--network", "bridge", "busybox", "sleep", "60"]);
+    let prefix = format!(
+        "rmk{}_{}",
+        std::process::id(),
+        &ocishim::store::new_id()[..6]
+    );
+    for (i, point) in RM_POINTS.iter().enumerate() {
+        let name = format!("{prefix}_{i}");
+        let id = env.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "bridge",
+            "busybox",
+            "sleep",
+            "60",
+        ]);
         let o = killed_at(&env, point, &["rm", "-f", &id]);
         assert_killed(&o, point);
-        let again = env.ocishim(&["rm", "-f", &id]);
+        // The invoker's listing still finds it while its name is there (released last but
+        // for the renamed directory's deletion).
+        let name_left = *point != "store::name_released";
+        let listed = env.ok(&[
+            "ps",
+            "-a",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("name={name}"),
+        ]);
+        assert_eq!(
+            listed,
+            if name_left { id.as_str() } else { "" },
+            "{point}: listed"
+        );
+        // Again by ID, or by name every other time (while the name is there).
+        let by = if name_left && i % 2 == 0 { &name } else { &id };
+        let again = env.ocishim(&["rm", "-f", by]);
         assert!(
             again.status.success(),
-            "{point}: rm -f again: {}",
+            "{point}: rm -f {by} again: {}",
             stderr(&again)
+        );
+        assert_eq!(
+            stdout(&again).trim(),
+            by,
+            "{point}: rm -f prints what it removed"
         );
         assert_clean(&env, std::slice::from_ref(&id));
         assert_eq!(gc(&env), Vec::<String>::new(), "{point}: nothing for gc");
@@ -402,4 +447,492 @@ fn the_binary_has_failpoints() {
     assert_killed(&o, "create::name");
     gc(&env);
     env.assert_empty();
+}
+
+/// Every failpoint of `start` of an exited container (create's steps again, then the
+/// runtime's start), in order; `start` of a created one reaches the last two only.
+const START_POINTS: &[&str] = &[
+    "start::record",
+    "start::cgroup",
+    "start::userns",
+    "start::rootfs",
+    "start::network",
+    "start::bundle",
+    "start::monitor",
+    "start::runtime",
+    "start::started",
+];
+
+/// `run`/`create` arguments that make something at every step: an image (overlay rootfs),
+/// the bridge network, limits, and user namespaces where the kernel can idmap an image's
+/// layers.
+fn every_step_args<'a>(command: &'a str, cmd: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![command];
+    if command == "run" {
+        args.push("-d");
+    }
+    args.extend(["--network", "bridge", "--memory", "64m"]);
+    if !in_a_chroot() && common::overlay_takes_idmapped_lowers() {
+        args.extend(["--userns", "auto"]);
+    }
+    args.push("busybox");
+    args.extend(cmd);
+    args
+}
+
+#[test]
+fn start_killed_at_every_step_then_rm_leaves_nothing() {
+    let env = Env::new();
+    let image = busybox();
+    env.ok(&["load", "-i", image.to_str().unwrap()]);
+    // A created container: the runtime's start.
+    for point in &START_POINTS[START_POINTS.len() - 2..] {
+        let id = env.ok(&every_step_args("create", &["sleep", "60"]));
+        let o = killed_at(&env, point, &["start", &id]);
+        assert_killed(&o, point);
+        let o = env.ocishim(&["rm", "-f", &id]);
+        assert!(
+            o.status.success(),
+            "created, {point}: rm -f: {}",
+            stderr(&o)
+        );
+        assert_clean(&env, std::slice::from_ref(&id));
+    }
+    // An exited container: create's steps again, then the runtime's start.
+    for point in START_POINTS {
+        let id = env.ok(&every_step_args("run", &["sleep", "60"]));
+        env.ok(&["kill", &id]);
+        env.wait_exited(&id, Duration::from_secs(30));
+        let o = killed_at(&env, point, &["start", &id]);
+        assert_killed(&o, point);
+        let v = env.inspect(&id);
+        if !matches!(*point, "start::runtime" | "start::started") {
+            // Killed while it made the container again: an abandoned create, which start
+            // refuses (nothing made) and rm -f removes.
+            assert_eq!(v["State"]["Status"], "dead", "exited, {point}: {v}");
+            let o = env.ocishim(&["start", &id]);
+            assert_eq!(o.status.code(), Some(125), "exited, {point}: start: {o:?}");
+            assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+            assert!(stderr(&o).contains("rm -f"), "{}", stderr(&o));
+        }
+        let o = env.ocishim(&["rm", "-f", &id]);
+        assert!(o.status.success(), "exited, {point}: rm -f: {}", stderr(&o));
+        assert_clean(&env, std::slice::from_ref(&id));
+    }
+    assert_eq!(gc(&env), Vec::<String>::new(), "nothing for gc");
+    env.ok(&["rmi", "busybox"]);
+}
+
+/// What of a container exists on the host: cgroups, runtime state, monitors, addresses.
+type Made = (Vec<PathBuf>, bool, Vec<i32>, Vec<(String, String)>);
+
+fn made(env: &Env, id: &str) -> Made {
+    (
+        env.cgroup_dirs(id),
+        env.runtime_state(id).is_some(),
+        env.monitors(),
+        env.addresses("bridge"),
+    )
+}
+
+/// Wait (bounded) for a child this test started.
+fn wait_bounded(child: &mut std::process::Child, bound: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "pid {} still running after {bound:?}: killed it",
+                child.id()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `ocishim ARGS` started with FAILPOINTS making it sleep `ms` at `point`.
+fn sleeping_at(env: &Env, point: &str, ms: u32, args: &[&str]) -> std::process::Child {
+    env.cmd(args)
+        .env("FAILPOINTS", format!("{point}=sleep({ms})"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Poll (bounded) until `f` says yes.
+fn until(what: &str, bound: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + bound;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not within {bound:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn start_of_a_create_under_way_or_abandoned_is_refused() {
+    let env = Env::new();
+    let rootfs = env.rootfs();
+    // Abandoned (its process killed) with a record only, and with everything but the
+    // record's last write: start refuses it in one line and makes nothing.
+    for point in ["create::record", "create::monitor"] {
+        let args = [
+            "create",
+            "--network",
+            "bridge",
+            "--rootfs",
+            &rootfs,
+            "sleep",
+            "60",
+        ];
+        let o = killed_at(&env, point, &args);
+        assert_killed(&o, point);
+        let ids = all_ids(&env);
+        assert_eq!(ids.len(), 1, "{point}: {ids:?}");
+        let id = &ids[0];
+        let before = made(&env, id);
+        let o = env.ocishim(&["start", id]);
+        assert_eq!(o.status.code(), Some(125), "{point}: {o:?}");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{point}: {err}");
+        assert!(
+            err.contains("abandoned") && err.contains("rm -f"),
+            "{point}: {err}"
+        );
+        assert_eq!(made(&env, id), before, "{point}: start made something");
+        assert_eq!(env.status(id), "dead");
+        env.ok(&["rm", "-f", id]);
+        assert_clean(&env, &ids);
+    }
+    // Under way: a create sleeping at a failpoint after its record (start and rm refuse
+    // it), and one sleeping between its name and its record (no listing shows it; rm
+    // refuses it by name). Both finish as usual.
+    let name = format!(
+        "busy{}_{}",
+        std::process::id(),
+        &ocishim::store::new_id()[..6]
+    );
+    for (point, recorded) in [("create::cgroup", true), ("create::name", false)] {
+        let args = [
+            "create",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--rootfs",
+            &rootfs,
+            "sleep",
+            "60",
+        ];
+        let mut child = sleeping_at(&env, point, 4000, &args);
+        let entry = env.data_root.join("names").join(&name);
+        until("the name reserved", Duration::from_secs(20), || {
+            std::fs::symlink_metadata(&entry).is_ok()
+        });
+        let listing = || {
+            env.ok(&[
+                "ps",
+                "--quiet",
+                "--no-trunc",
+                "--all",
+                "--filter",
+                &format!("name={name}"),
+            ])
+        };
+        if recorded {
+            until("the record written", Duration::from_secs(20), || {
+                !listing().is_empty()
+            });
+            let id = listing();
+            for cmd in [vec!["start", id.as_str()], vec!["rm", "-f", id.as_str()]] {
+                let o = env.ocishim(&cmd);
+                assert_eq!(o.status.code(), Some(125), "{cmd:?}: {o:?}");
+                let err = stderr(&o);
+                assert_eq!(err.lines().count(), 1, "{cmd:?}: {err}");
+                assert!(err.contains("being created"), "{cmd:?}: {err}");
+            }
+        } else {
+            assert_eq!(listing(), "", "a create under way is not listed");
+            let o = env.ocishim(&["rm", "-f", &name]);
+            assert_eq!(o.status.code(), Some(125), "{o:?}");
+            assert!(stderr(&o).contains("being created"), "{}", stderr(&o));
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{point}: the create is still sleeping"
+        );
+        let st = wait_bounded(&mut child, Duration::from_secs(60));
+        let mut out = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+        assert!(st.success(), "{point}: the create failed: {st}");
+        let id = out.trim().to_string();
+        assert_eq!(listing(), id);
+        env.ok(&["start", &id]);
+        assert_eq!(env.status(&id), "running");
+        env.ok(&["rm", "-f", &name]);
+        assert_clean(&env, &[id]);
+    }
+}
+
+/// OpenWhisk's invoker, after killing a `docker run`, lists its containers by name prefix
+/// and removes each: a create killed between its name and its record (a name, maybe a
+/// directory, no record) is listed and removed by ID or by name, with nothing left and no
+/// gc.
+#[test]
+fn the_invokers_cleanup_removes_a_create_killed_before_its_record() {
+    let env = Env::new();
+    let rootfs = env.rootfs();
+    let prefix = format!(
+        "wsk{}_{}",
+        std::process::id(),
+        &ocishim::store::new_id()[..6]
+    );
+    let mut n = 0;
+    for point in ["create::name", "create::directory"] {
+        for by_name in [false, true] {
+            n += 1;
+            let name = format!("{prefix}_{n}");
+            let args = [
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "bridge",
+                "--rootfs",
+                &rootfs,
+                "sleep",
+                "60",
+            ];
+            let o = killed_at(&env, point, &args);
+            assert_killed(&o, point);
+            assert_eq!(all_ids(&env), Vec::<String>::new(), "{point}: no record");
+            let listed = env.ok(&[
+                "ps",
+                "--quiet",
+                "--no-trunc",
+                "--all",
+                "--filter",
+                &format!("name={prefix}_"),
+            ]);
+            let target = std::fs::read_link(env.data_root.join("names").join(&name)).unwrap();
+            let id = target
+                .to_str()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_string();
+            assert_eq!(id.len(), 64, "{target:?}");
+            assert_eq!(listed, id, "{point}: the invoker's listing");
+            let by = if by_name { &name } else { &id };
+            let o = env.ocishim(&["rm", "-f", by]);
+            assert!(o.status.success(), "{point}: rm -f {by}: {}", stderr(&o));
+            assert_eq!(stdout(&o).trim(), by, "{point}");
+            assert_clean(&env, std::slice::from_ref(&id));
+            // Gone: a full ID is no error, a name is.
+            env.ok(&["rm", "-f", &id]);
+            assert_eq!(env.ocishim(&["rm", "-f", &name]).status.code(), Some(125));
+        }
+    }
+    assert_eq!(gc(&env), Vec::<String>::new(), "nothing for gc");
+}
+
+/// A create killed between taking its address and naming its owner's link (as a
+/// SIGTERM can): `rm -f` gives the address back.
+#[test]
+fn rm_releases_an_address_whose_allocation_was_killed_half_way() {
+    let env = Env::new();
+    let rootfs = env.rootfs();
+    let args = [
+        "run",
+        "-d",
+        "--network",
+        "bridge",
+        "--rootfs",
+        &rootfs,
+        "sleep",
+        "60",
+    ];
+    let o = killed_at(&env, "ipam::taken", &args);
+    assert_killed(&o, "ipam::taken");
+    let ids = all_ids(&env);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let held = env.addresses("bridge");
+    assert_eq!(held.len(), 1, "the address taken: {held:?}");
+    assert_eq!(held[0].1, ids[0]);
+    env.ok(&["rm", "-f", &ids[0]]);
+    assert_clean(&env, &ids);
+}
+
+/// The bridge's ports (veths attached to it).
+fn bridge_ports(env: &Env) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(format!("/sys/class/net/{}/brif", env.bridge))
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default()
+}
+
+/// The signals a process catches (`SigCgt` of /proc/PID/status).
+fn caught_signals(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("SigCgt:")).unwrap();
+    u64::from_str_radix(line["SigCgt:".len()..].trim(), 16).unwrap()
+}
+
+/// The invoker's timeout: `run -d` sent SIGTERM at moments spread over a run's length,
+/// 30 times, then exactly the invoker's cleanup (`ps --quiet --no-trunc --all --filter
+/// name=PREFIX`, `rm -f` each), no gc: nothing may be left. SIGTERM ends ocishim at once,
+/// by the signal's default action (no handler: a create sleeping at a failpoint dies of
+/// it at once).
+#[test]
+fn sigterm_during_run_then_the_invokers_cleanup_leaves_nothing() {
+    let env = Env::new();
+    let rootfs = env.rootfs();
+    let prefix = format!(
+        "wsk{}_{}",
+        std::process::id(),
+        &ocishim::store::new_id()[..6]
+    );
+    let args = |name: &str, net: &'static str| -> Vec<String> {
+        [
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            "--memory",
+            "64m",
+            "--rootfs",
+            &rootfs,
+            "sleep",
+            "60",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let cmd = |a: &[String]| env.cmd(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut seen = Vec::new();
+
+    // No handler: a create held at a failpoint dies of SIGTERM at once.
+    let a = args(&format!("{prefix}_held"), "bridge");
+    let mut held = cmd(&a)
+        .env("FAILPOINTS", "create::network=sleep(20000)")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    until("the held create's record", Duration::from_secs(20), || {
+        !all_ids(&env).is_empty()
+    });
+    let caught = caught_signals(held.id());
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
+        assert_eq!(
+            caught & (1 << (sig - 1)),
+            0,
+            "run -d catches signal {sig}: {caught:x}"
+        );
+    }
+    let sent = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(held.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = wait_bounded(&mut held, Duration::from_secs(20));
+    assert_eq!(st.signal(), Some(libc::SIGTERM), "{st}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        sent.elapsed()
+    );
+
+    // The length of one run -d (bridge), which the kills are spread over.
+    let started = Instant::now();
+    let id = stdout(&cmd(&args(&format!("{prefix}_first"), "bridge")).bounded())
+        .trim()
+        .to_string();
+    let one = started.elapsed().min(Duration::from_secs(2));
+    assert_eq!(id.len(), 64, "{id:?}");
+    seen.push(id);
+
+    let mut seed = std::process::id() as u64 ^ 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let (mut interrupted, mut finished) = (0, 0);
+    let mut slowest = Duration::ZERO;
+    for i in 0..30 {
+        let net = if i % 2 == 0 { "bridge" } else { "none" };
+        let mut child = cmd(&args(&format!("{prefix}_{i}"), net))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Over one run and a half: most kills land inside a run, some after it.
+        let delay = one.mul_f64((next() % 1500) as f64 / 1000.0);
+        std::thread::sleep(delay);
+        let sent = Instant::now();
+        // The child is not reaped yet: its PID is still its own.
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let st = wait_bounded(&mut child, Duration::from_secs(60));
+        match st.signal() {
+            Some(libc::SIGTERM) => {
+                interrupted += 1;
+                slowest = slowest.max(sent.elapsed());
+            }
+            None if st.success() => {
+                finished += 1;
+                let mut out = String::new();
+                std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+                seen.push(out.trim().to_string());
+            }
+            _ => panic!("run {i}: ended by {st}, neither finished nor by SIGTERM"),
+        }
+        assert!(Instant::now() < deadline, "30 runs took over 300 s");
+    }
+    eprintln!(
+        "SIGTERM: {interrupted} runs interrupted, {finished} finished (one run -d: {one:?}); \
+         slowest exit after the signal: {slowest:?}"
+    );
+    assert!(
+        interrupted > 0,
+        "no run was interrupted ({finished} finished)"
+    );
+    assert!(
+        slowest < Duration::from_secs(2),
+        "SIGTERM took {slowest:?} to end a run"
+    );
+
+    // The invoker's cleanup, exactly.
+    let listed = env.ok(&[
+        "ps",
+        "--quiet",
+        "--no-trunc",
+        "--all",
+        "--filter",
+        &format!("name={prefix}_"),
+    ]);
+    for id in listed.lines() {
+        env.ok(&["rm", "-f", id]);
+        seen.push(id.to_string());
+    }
+    seen.sort();
+    seen.dedup();
+    assert_clean(&env, &seen);
+    let ports = bridge_ports(&env);
+    assert!(ports.is_empty(), "veths left on the bridge: {ports:?}");
 }

@@ -757,7 +757,14 @@ fn launch_monitor(
         let i = p.iter().position(|(i, _)| i == id);
         i.map(|i| p.remove(i).1)
     };
+    // Held by the monitor's first half until it execs the monitor: an `rm -f` of this
+    // create, if this process is killed meanwhile, waits for that (then finds the
+    // monitor by its argv) instead of racing the runtime's create.
+    let launch_lock = store
+        .launch_lock(id)
+        .map_err(io_err("locking the monitor's launch"))?;
     let also = monitor::launch::Also {
+        hold: Some(std::os::fd::AsRawFd::as_raw_fd(&launch_lock)),
         log_file,
         rootfs: planned
             .as_ref()
@@ -769,6 +776,8 @@ fn launch_monitor(
     };
     let (sync, child) = monitor::launch(fds, output, &create, &mon, &env, &pid_file, &also)
         .map_err(io_err("starting the monitor"))?;
+    // Closed, not unlocked: the monitor's copy keeps the lock.
+    drop(launch_lock);
     let report = protocol::read_report(sync, CREATE_TIMEOUT);
     crate::sys::reap(child);
     // The container holds its network namespace now (or the create failed).

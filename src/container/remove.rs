@@ -2,7 +2,7 @@
 
 use super::{monitor_alive, refresh, running_container, Context};
 use crate::error::Error;
-use crate::store::StoreError;
+use crate::store::{StoreError, Unrecorded};
 use crate::sys;
 use crate::teardown::{self, KILL_TIMEOUT};
 
@@ -19,11 +19,23 @@ pub fn kill(ctx: &Context, query: &str, signal: &str) -> Result<String, Error> {
 pub fn remove(ctx: &Context, query: &str, force: bool) -> Result<Option<String>, Error> {
     let id = match ctx.store.resolve(query) {
         Ok(id) => id,
-        // docker >= 20.10: removing a missing container by full ID is not an error.
-        Err(StoreError::NotFound(_))
-            if query.len() == 64 && query.bytes().all(|b| b.is_ascii_hexdigit()) =>
-        {
-            return Ok(None)
+        Err(StoreError::NotFound(q)) => {
+            // No record: what a create killed before its record or a removal killed after
+            // it renamed the directory away left, if anything, goes now.
+            return match ctx.store.remove_unrecorded(query)? {
+                Unrecorded::Removed(id) => {
+                    tracing::debug!(%id, "removed what a killed create or removal left");
+                    Ok(Some(id))
+                }
+                Unrecorded::Creating { id, pid } => Err(Error::BeingCreated { id, pid }),
+                // docker >= 20.10: removing a missing container by full ID is not an error.
+                Unrecorded::Nothing
+                    if query.len() == 64 && query.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                {
+                    Ok(None)
+                }
+                Unrecorded::Nothing => Err(StoreError::NotFound(q).into()),
+            };
         }
         Err(e) => return Err(e.into()),
     };
@@ -37,12 +49,19 @@ pub fn remove(ctx: &Context, query: &str, force: bool) -> Result<Option<String>,
         return Err(Error::RemoveRunning { id, status });
     }
     let rt = ctx.runtime_for(&rec);
-    // An abandoned create may have started a monitor it never recorded.
+    // An abandoned create (or start) may have started a monitor it never recorded: once
+    // its launch is over (the runtime's create done, the monitor exec'd or gone), it is
+    // found by its argv.
     let mut rec = rec;
-    if rec.ocishim.creator.is_some() && rec.ocishim.monitor_pid <= 0 {
-        if let Some((pid, start_time)) = crate::monitor::find(ctx.store.root(), &id) {
-            rec.ocishim.monitor_pid = pid;
-            rec.ocishim.monitor_start_time = start_time;
+    if rec.ocishim.creator.is_some() {
+        if !ctx.store.wait_launch(&id, KILL_TIMEOUT) {
+            tracing::warn!(%id, "the monitor's launch is still under way");
+        }
+        if !monitor_alive(&ctx.store, &rec) {
+            if let Some((pid, start_time)) = crate::monitor::find(ctx.store.root(), &id) {
+                rec.ocishim.monitor_pid = pid;
+                rec.ocishim.monitor_start_time = start_time;
+            }
         }
     }
     let alive = monitor_alive(&ctx.store, &rec);
@@ -73,6 +92,7 @@ pub fn remove(ctx: &Context, query: &str, force: bool) -> Result<Option<String>,
             }
         }
     }
+    sys::failpoint("rm::waited");
     let rec = ctx.store.read(&id).unwrap_or(rec);
     if !rec.ocishim.runtime_deleted || rec.ocishim.creator.is_some() {
         if let Ok(rt) = &rt {

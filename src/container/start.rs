@@ -33,6 +33,15 @@ pub fn run(ctx: &Context, cfg: ContainerConfig, opts: CreateOpts) -> Result<Stri
 pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
     let id = ctx.store.resolve(query)?;
     let rec = ctx.store.read(&id)?;
+    // A create (or start) under way is its process's to finish; one whose process is gone
+    // left a half-made container that only rm -f takes apart. Nothing is made for either.
+    if let Some(c) = rec.ocishim.creator {
+        return Err(if c.alive() {
+            Error::BeingCreated { id, pid: c.pid }
+        } else {
+            Error::Abandoned { id, pid: c.pid }
+        });
+    }
     if rec.state.status.is_running() && monitor_alive(&ctx.store, &rec) {
         return Ok(rec.id);
     }
@@ -78,6 +87,7 @@ pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
         })?;
         crate::sys::failpoint("start::record");
         create::make_cgroup(ctx, &cfg, &id, &mut rb)?;
+        crate::sys::failpoint("start::cgroup");
         // The range it holds (until rm), or after a failed create (whose undo gave it
         // back) or a reboot, a new one, preferably the same.
         let base = create::allocate_userns(ctx, &cfg, &id, rec.ocishim.userns_base, &mut rb)?;
@@ -85,14 +95,19 @@ pub fn start(ctx: &Context, query: &str) -> Result<String, Error> {
             rec.ocishim.userns_base = base;
             ctx.store.update(&id, |r| r.ocishim.userns_base = base)?;
         }
+        crate::sys::failpoint("start::userns");
         if let Some(image) = &remount {
             create::mount_rootfs(ctx, &id, &image.lowers, base, &mut rb)?;
         } else if let (Some(d), Some(base)) = (&dir, base) {
             create::mount_idmapped_dir(ctx, &id, d, base, &mut rb)?;
         }
+        crate::sys::failpoint("start::rootfs");
         create::reattach_network(ctx, &cfg, &mut rec, &mut rb)?;
+        crate::sys::failpoint("start::network");
         create::write_bundle(ctx, &rec, &cfg, &prep, &mut rb)?;
+        crate::sys::failpoint("start::bundle");
         let m = create::start_monitor(ctx, &rec, &cfg, CreateOpts::default(), &mut rb)?;
+        crate::sys::failpoint("start::monitor");
         ctx.store.update(&id, |r| set_created(r, &m))?;
         Ok::<_, Error>(())
     })();

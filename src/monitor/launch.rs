@@ -104,6 +104,10 @@ fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
 pub struct Also<'a> {
     pub log_file: Option<&'a Path>,
     pub rootfs: Option<PrivateOverlay<'a>>,
+    /// An fd (close-on-exec) whose lock the monitor's first half holds until it execs the
+    /// monitor or exits: whoever finds the lock held knows a launch is under way (its
+    /// creating process may be gone; see `Store::launch_lock`).
+    pub hold: Option<std::os::fd::RawFd>,
 }
 
 /// An image's overlay mounted by the monitor in a mount namespace of the container's own
@@ -215,6 +219,7 @@ pub fn launch(
         out.1,
         err.0,
         err.1,
+        also.hold.unwrap_or(-1),
     ];
     keep.sort_unstable();
     let child = Child {
@@ -338,7 +343,7 @@ struct Child<'a> {
     /// The CLI's CPU affinity, which the children get back (see Affinity).
     affinity: Option<Affinity>,
     /// The fds the monitor keeps, sorted (-1 for none).
-    keep: [i32; 6],
+    keep: [i32; 7],
     runtime_stack: *mut libc::c_void,
     devnull: i32,
     sync: i32,

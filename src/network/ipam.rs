@@ -203,6 +203,7 @@ impl Ipam {
             for a in (low..end).chain(first..low) {
                 let ip = Ipv4Addr::from(a);
                 if ip != gateway && t.take(ip, owner)? {
+                    crate::sys::failpoint("ipam::taken");
                     // A failed allocation holds nothing: the address goes back.
                     if let Err(e) = t.name(owner, ip) {
                         let _ = fs::remove_file(t.dir.join(ip.to_string()));
@@ -219,12 +220,20 @@ impl Ipam {
         })
     }
 
-    /// Release `owner`'s address; nothing to release is fine.
+    /// Release `owner`'s address; nothing to release is fine. An allocation killed
+    /// between taking its address and naming it (a create killed, say by the invoker's
+    /// SIGTERM) left the address without the owner's link: found by its owner then (a
+    /// listing of the table, only when the owner's link is missing).
     pub fn release(&self, network: &str, owner: &str) -> Result<(), IpamError> {
         self.with_table(network, |t| match t.address_of(owner) {
             Some(ip) => t.free(ip, owner),
             None => {
                 let _ = fs::remove_file(t.dir.join(owner_link(owner)));
+                for (ip, o) in t.all()? {
+                    if o == owner {
+                        t.free(ip, owner)?;
+                    }
+                }
                 Ok(())
             }
         })
@@ -400,6 +409,23 @@ mod tests {
 
     /// An allocation that fails half-way (its owner's link cannot be made) gives the
     /// address back.
+    #[test]
+    fn an_allocation_killed_before_its_owner_link_is_released() {
+        let (ipam, d) = tmp();
+        let net: Ipv4Network = "10.7.0.0/29".parse().unwrap();
+        let gw: Ipv4Addr = "10.7.0.1".parse().unwrap();
+        let a = ipam.allocate("n", net, gw, "a").unwrap();
+        // Killed between the address's link and the owner's.
+        let t = Table { dir: d.join("n") };
+        assert!(t.take("10.7.0.5".parse().unwrap(), "b").unwrap());
+        assert_eq!(ipam.allocations("n").unwrap().len(), 2);
+        ipam.release("n", "b").unwrap();
+        assert_eq!(ipam.allocations("n").unwrap(), vec![(a, "a".to_string())]);
+        ipam.release("n", "a").unwrap();
+        assert_eq!(ipam.allocations("n").unwrap(), vec![]);
+        fs::remove_dir_all(d).unwrap();
+    }
+
     #[test]
     fn a_failed_allocation_holds_nothing() {
         let (ipam, d) = tmp();

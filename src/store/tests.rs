@@ -318,3 +318,99 @@ fn own_start_time() {
     assert!(process_alive(me, t));
     assert!(!process_alive(me, t + 1));
 }
+
+/// Whether the name entry exists (a symlink to no file: `exists` would follow it).
+fn has_name(s: &Store, name: &str) -> bool {
+    fs::symlink_metadata(s.names_dir().join(name)).is_ok()
+}
+
+#[test]
+fn names_left_by_killed_creates_are_listed_and_removed_by_id_or_name() {
+    let (s, base) = tmp_store();
+    let (a, b, live) = (new_id(), new_id(), new_id());
+    // Killed before its directory (a), and between its directory and its record (b).
+    name_by(&s, "wsk_a", &a, gone());
+    name_by(&s, "wsk_b", &b, gone());
+    fs::create_dir_all(s.container_dir(&b)).unwrap();
+    // Under way: reserved by this process, which lives.
+    s.reserve_name("wsk_live", &live).unwrap();
+    let wsk = |n: &str| n.starts_with("wsk");
+    let mut got = s.ids_named(&wsk, true).unwrap();
+    got.sort();
+    let mut want = vec![a.clone(), b.clone()];
+    want.sort();
+    assert_eq!(got, want, "the orphans listed, the create under way not");
+    assert_eq!(
+        s.remove_unrecorded(&a).unwrap(),
+        Unrecorded::Removed(a.clone())
+    );
+    assert_eq!(
+        s.remove_unrecorded("wsk_b").unwrap(),
+        Unrecorded::Removed(b.clone())
+    );
+    assert!(!s.container_dir(&b).exists());
+    for q in [live.as_str(), "wsk_live"] {
+        assert_eq!(
+            s.remove_unrecorded(q).unwrap(),
+            Unrecorded::Creating {
+                id: live.clone(),
+                pid: std::process::id() as i32
+            }
+        );
+    }
+    assert!(has_name(&s, "wsk_live"));
+    // Again: nothing left of them.
+    assert_eq!(s.remove_unrecorded(&a).unwrap(), Unrecorded::Nothing);
+    assert_eq!(s.remove_unrecorded("wsk_b").unwrap(), Unrecorded::Nothing);
+    assert_eq!(s.remove_unrecorded("nope").unwrap(), Unrecorded::Nothing);
+    assert_eq!(s.remove_unrecorded("..").unwrap(), Unrecorded::Nothing);
+    assert_eq!(s.ids_named(&wsk, true).unwrap(), Vec::<String>::new());
+    fs::remove_dir_all(base).unwrap();
+}
+
+#[test]
+fn a_removal_killed_after_its_rename_is_finished_by_id_or_name() {
+    let (s, base) = tmp_store();
+    let c = cfg();
+    let (a, b, live) = (new_id(), new_id(), new_id());
+    let trash = |id: &str, by: crate::record::Creator| {
+        let d = s
+            .containers_dir()
+            .join(format!("{REMOVING}{id}.{}.{}", by.pid, by.start_time));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("config.v2.json"), "{}").unwrap();
+        d
+    };
+    // Killed after the rename, before the name's release (a), and after it (b).
+    name_by(&s, "wsk_a", &a, gone());
+    let ta = trash(&a, gone());
+    let tb = trash(&b, gone());
+    fs::create_dir_all(s.bundle_dir(&b)).unwrap();
+    // Under way: the removing process lives; its name is not an orphan yet.
+    name_by(&s, "wsk_live", &live, gone());
+    let tl = trash(&live, crate::record::Creator::this_process());
+    let wsk = |n: &str| n.starts_with("wsk");
+    assert_eq!(s.ids_named(&wsk, true).unwrap(), vec![a.clone()]);
+    assert_eq!(s.names_without_record(), vec![("wsk_a".into(), a.clone())]);
+    assert_eq!(
+        s.remove_unrecorded("wsk_a").unwrap(),
+        Unrecorded::Removed(a.clone())
+    );
+    assert!(!ta.exists() && !has_name(&s, "wsk_a"));
+    assert_eq!(
+        s.remove_unrecorded(&b).unwrap(),
+        Unrecorded::Removed(b.clone())
+    );
+    assert!(!tb.exists() && !s.bundle_dir(&b).exists());
+    assert!(!s.release_orphan_name("wsk_live").unwrap());
+    assert!(tl.exists());
+    // And a real removal: nothing of it left.
+    fs::create_dir_all(s.container_dir(&a)).unwrap();
+    s.reserve_name("wsk_a", &a).unwrap();
+    let rec = Record::new(&a, "wsk_a", &c, "x".into());
+    s.write(&rec).unwrap();
+    s.remove(&rec).unwrap();
+    assert!(!s.container_dir(&a).exists() && !has_name(&s, "wsk_a"));
+    assert!(s.removals_of(&a).is_empty());
+    fs::remove_dir_all(base).unwrap();
+}
