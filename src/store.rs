@@ -74,13 +74,24 @@ impl Lock {
     }
 
     fn take(path: &Path, how: FlockArg) -> io::Result<Lock> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)?;
+        let open = || {
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(path)
+        };
+        // Its directory is made again when gone: after a reboot nothing of `--root` (a
+        // tmpfs) is left, and the first command may well be a `start`, `rm` or `gc`.
+        let mut file = match open() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(path.parent().unwrap_or(Path::new("/")))?;
+                open()?
+            }
+            other => other?,
+        };
         loop {
             match Flock::lock(file, how) {
                 Ok(f) => return Ok(Lock { _file: f }),

@@ -104,7 +104,15 @@ pub fn runtime_state(rt: &Runtime, id: &str) -> Result<(), TeardownError> {
     if let Err(e) = rt.kill(id, "KILL") {
         tracing::debug!(%id, "kill before delete: {e}");
     }
-    rt.delete_if_exists(id, true)?;
+    if let Err(e) = rt.delete_if_exists(id, true) {
+        // The container's monitor, seeing it die, deletes it too: the runtime that loses
+        // that race fails (crun: "cannot rm state directory ... No such file or
+        // directory"). Fine when the state is gone.
+        if rt.state_opt(id).ok().flatten().is_some() {
+            return Err(e.into());
+        }
+        tracing::debug!(%id, "delete: {e}; deleted meanwhile");
+    }
     Ok(())
 }
 

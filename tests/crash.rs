@@ -73,7 +73,8 @@ fn gc(env: &Env) -> Vec<String> {
 }
 
 /// Nothing of the env left: records, names, runtime states, cgroups, mounts, monitors,
-/// namespaces, veths, addresses, id ranges.
+/// namespaces (whoever holds them), veths (the env's bridge has no port), addresses, id
+/// ranges, locks, and no process of the env at all.
 fn assert_clean(env: &Env, ids: &[String]) {
     for id in ids {
         env.assert_gone(id, &[]);
@@ -83,12 +84,23 @@ fn assert_clean(env: &Env, ids: &[String]) {
         .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(names.is_empty(), "names left: {names:?}");
-    let ns: Vec<_> = std::fs::read_dir(env.root.join("netns"))
-        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    let ns = env.namespaces();
     assert!(ns.is_empty(), "namespaces left: {ns:?}");
+    let ports = env.bridge_ports();
+    assert!(ports.is_empty(), "veths left on {}: {ports:?}", env.bridge);
     let held = env.addresses("bridge");
     assert!(held.is_empty(), "addresses left: {held:?}");
+    let locks: Vec<_> = std::fs::read_dir(env.root.join("locks"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.len() == 64)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(locks.is_empty(), "container locks left: {locks:?}");
+    let procs = common::processes_mentioning(&env.base.display().to_string());
+    assert!(procs.is_empty(), "processes of the env left: {procs:?}");
 }
 
 /// IDs of every record in the env (the abandoned creates among them).
@@ -255,10 +267,12 @@ fn run_killed_at_random_moments_then_gc_leaves_nothing() {
             .spawn()
             .unwrap();
         std::thread::sleep(delay);
-        if child.kill().is_ok() {
+        // (kill() succeeds on a child that exited already: only its status tells.)
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.signal() == Some(9) {
             killed += 1;
         }
-        let _ = child.wait();
     }
     assert!(killed > 0, "no run was killed");
     // A monitor forked by a killed create may still be starting: gc until it is quiet.
@@ -379,6 +393,660 @@ fn after_a_reboot_running_containers_are_exited_and_gc_records_it() {
     env.ok(&["rm", "-f", &id]);
     env.assert_gone(&id, &[pid]);
     env.assert_empty();
+}
+
+/// `gc --dry-run`.
+fn gc_dry_run(env: &Env) -> Vec<String> {
+    env.ok(&["gc", "--dry-run"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// SIGKILL to `pid` (one read from a record, or a child this test started), then wait
+/// (bounded) until it is gone.
+fn kill_and_wait(pid: i32) {
+    assert!(pid > 0);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    common::wait_pid_gone(pid, Duration::from_secs(20));
+}
+
+/// A running container's init and monitor PIDs, from its record.
+fn pids_of(env: &Env, id: &str) -> (i32, i32) {
+    let v = env.inspect(id);
+    let pid = v["State"]["Pid"].as_i64().unwrap() as i32;
+    let monitor = v["Ocishim"]["MonitorPid"].as_i64().unwrap() as i32;
+    assert!(pid > 0 && monitor > 0, "{v}");
+    assert!(common::pid_alive(pid) && common::pid_alive(monitor), "{v}");
+    (pid, monitor)
+}
+
+/// The container's monitor, then its processes, killed (as a crash or the OOM killer
+/// could): nothing is left to record the exit. Waits until its veth, which went with its
+/// namespace, is gone.
+fn kill_monitor_and_container(env: &Env, id: &str) -> (i32, i32) {
+    let (pid, monitor) = pids_of(env, id);
+    kill_and_wait(monitor);
+    kill_and_wait(pid);
+    common::wait_link_gone(&ocishim::network::host_if(id), Duration::from_secs(20));
+    (pid, monitor)
+}
+
+fn record_path(env: &Env, id: &str) -> PathBuf {
+    env.data_root
+        .join("containers")
+        .join(id)
+        .join("config.v2.json")
+}
+
+/// What of `env` exists, for comparing before and after a `gc --dry-run`: every path
+/// under its roots (not below mount points) with a hash of each file's bytes, the cgroups
+/// under its parent in every hierarchy, its monitors, the ports of its bridge, the links
+/// of its containers, its mounts and the processes in its cgroups.
+fn snapshot(env: &Env) -> Vec<String> {
+    use std::hash::{Hash, Hasher};
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let points: Vec<PathBuf> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(PathBuf::from))
+        .collect();
+    let mut out = Vec::new();
+    let mut todo = vec![
+        env.root.clone(),
+        env.data_root.clone(),
+        env.runtime_root.clone(),
+    ];
+    while let Some(p) = todo.pop() {
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.is_dir() {
+            out.push(format!("dir {}", p.display()));
+            if points.contains(&p) {
+                out.push(format!("mount {}", p.display()));
+                continue;
+            }
+            for e in std::fs::read_dir(&p).unwrap().flatten() {
+                todo.push(e.path());
+            }
+        } else if m.is_symlink() {
+            let t = std::fs::read_link(&p).unwrap();
+            out.push(format!("link {} -> {}", p.display(), t.display()));
+        } else if m.is_file() {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::fs::read(&p).unwrap_or_default().hash(&mut h);
+            out.push(format!("file {} {:x}", p.display(), h.finish()));
+        } else {
+            // (A FIFO's open could block, or start a created container: never opened.)
+            out.push(format!("special {}", p.display()));
+        }
+    }
+    for m in common::cgroup_mounts() {
+        let parent = m.join(&env.cgroup_parent);
+        for e in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                out.push(format!("cgroup {}", e.path().display()));
+                let procs = std::fs::read_to_string(e.path().join("cgroup.procs"));
+                out.push(format!("procs {}", procs.unwrap_or_default().trim()));
+            }
+        }
+    }
+    out.extend(env.monitors().iter().map(|p| format!("monitor {p}")));
+    out.extend(env.bridge_ports().iter().map(|p| format!("port {p}")));
+    let base = env.base.display().to_string();
+    out.extend(
+        mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|t| t.starts_with(&base))
+            .map(|t| format!("mounted {t}")),
+    );
+    out.extend(env.namespaces().iter().map(|n| format!("namespace {n}")));
+    out.sort();
+    out
+}
+
+/// The same snapshot, else the differences.
+fn assert_unchanged(before: &[String], after: &[String]) {
+    let gone: Vec<_> = before.iter().filter(|l| !after.contains(l)).collect();
+    let new: Vec<_> = after.iter().filter(|l| !before.contains(l)).collect();
+    assert!(
+        gone.is_empty() && new.is_empty(),
+        "gc --dry-run changed something: gone {gone:#?}, new {new:#?}"
+    );
+}
+
+/// A record lost (its file gone: a hand, a restored data root): what is left of its
+/// container is found by nothing but gc.
+fn lose_record(env: &Env, id: &str) {
+    // Once its monitor has read the record and written its reserve (at least 16 KiB, the
+    // same size twice): a monitor that finds no record at its start gives up, and would
+    // not be there to be reclaimed.
+    let reserve = env
+        .data_root
+        .join("containers")
+        .join(id)
+        .join("monitor.reserve");
+    let len = || std::fs::metadata(&reserve).map(|m| m.len()).unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let before = len();
+        std::thread::sleep(Duration::from_millis(50));
+        if before >= 16384 && len() == before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no {}", reserve.display());
+    }
+    std::fs::remove_file(record_path(env, id)).unwrap();
+    assert!(
+        !all_ids(env).contains(&id.to_string()),
+        "the record is gone"
+    );
+}
+
+/// `gc --dry-run` lists what gc would reclaim and changes nothing; gc then reclaims
+/// exactly that, with the same lines; a second gc finds nothing. Over the three things
+/// gc is for: an abandoned create, a container whose monitor and processes were killed,
+/// and a lost record.
+#[test]
+fn gc_dry_run_lists_what_gc_reclaims_and_changes_nothing() {
+    let env = Env::new();
+    env.ok(&["load", "-i", busybox().to_str().unwrap()]);
+    let run = ["run", "-d", "--network", "bridge", "busybox", "sleep", "60"];
+    let o = killed_at(&env, "create::bundle", &run);
+    assert_killed(&o, "create::bundle");
+    let abandoned = all_ids(&env).pop().unwrap();
+    // (Its namespace was held by the killed process alone: its veth goes with it.)
+    common::wait_link_gone(
+        &ocishim::network::host_if(&abandoned),
+        Duration::from_secs(20),
+    );
+    let dead = env.ok(&run);
+    kill_monitor_and_container(&env, &dead);
+    let lost = env.ok(&run);
+    let (lost_pid, lost_monitor) = pids_of(&env, &lost);
+    lose_record(&env, &lost);
+
+    let before = snapshot(&env);
+    let listed = gc_dry_run(&env);
+    assert_unchanged(&before, &snapshot(&env));
+    assert!(
+        listed.contains(&format!("abandoned create {abandoned}")),
+        "{listed:?}"
+    );
+    assert!(
+        listed.contains(&format!(
+            "exited {dead}: the monitor is gone: exit status unknown"
+        )),
+        "{listed:?}"
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|l| l.starts_with(&format!("runtime state {lost} "))),
+        "{listed:?}"
+    );
+    assert!(
+        common::pid_alive(lost_pid),
+        "the lost container's init {lost_pid} is gone"
+    );
+    assert!(
+        common::pid_alive(lost_monitor),
+        "the lost container's monitor {lost_monitor} is gone"
+    );
+    // A second dry run says the same.
+    assert_eq!(gc_dry_run(&env), listed);
+
+    let reclaimed = gc(&env);
+    assert_eq!(reclaimed, listed, "gc's lines are its dry run's");
+    assert_eq!(gc(&env), Vec::<String>::new(), "a second gc");
+    assert_eq!(gc_dry_run(&env), Vec::<String>::new(), "a dry run after");
+    let v = env.inspect(&dead);
+    assert_eq!(v["State"]["Status"], "exited", "{v}");
+    assert_eq!(v["State"]["ExitCode"], 255, "{v}");
+    env.ok(&["rm", "-f", &dead]);
+    assert_clean(&env, &[abandoned, dead, lost.clone()]);
+    env.assert_gone(&lost, &[lost_pid.into(), lost_monitor.into()]);
+    env.ok(&["rmi", "busybox"]);
+}
+
+/// The lines of a lost record's things, each kind named: (line, kind).
+fn lost_lines(
+    env: &Env,
+    id: &str,
+    name: &str,
+    monitor: i32,
+    ip: &str,
+) -> Vec<(String, &'static str)> {
+    vec![
+        (
+            format!("runtime state {id} ({})", env.runtime),
+            "runtime state",
+        ),
+        (format!("monitor {monitor} of {id}"), "monitor"),
+        (format!("cgroup /{}/{id}", env.cgroup_parent), "cgroup"),
+        (format!("directory of {id}"), "container directory"),
+        (format!("bundle of {id}"), "bundle under --root"),
+        (format!("lock of {id}"), "lock"),
+        (format!("name {name} of {id}"), "name"),
+        (format!("address {ip} of {id} on bridge"), "address"),
+        (
+            format!("veth {}", ocishim::network::host_if(id)),
+            "veth (with its namespace)",
+        ),
+    ]
+}
+
+/// Check a lost record's gc: the dry run lists `expected` (in any order) and touches
+/// nothing, gc prints the same lines and leaves nothing of the container (its processes,
+/// `pids`, included), a second gc finds nothing.
+fn dry_run_then_gc(env: &Env, id: &str, expected: &[(String, &str)], pids: &[i32]) {
+    let before = snapshot(env);
+    let listed = gc_dry_run(env);
+    assert_unchanged(&before, &snapshot(env));
+    for (line, kind) in expected {
+        assert!(
+            listed.contains(line),
+            "no line for the {kind} ({line:?}): {listed:?}"
+        );
+    }
+    assert_eq!(listed.len(), expected.len(), "{listed:?}");
+    for &p in pids {
+        assert!(common::pid_alive(p), "process {p} is gone after a dry run");
+    }
+    let o = env.ocishim(&["--log-level", "warn", "gc"]);
+    assert!(o.status.success(), "gc: {}", stderr(&o));
+    let reclaimed: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
+    assert_eq!(
+        reclaimed,
+        listed,
+        "gc's lines are its dry run's; gc said on stderr: {}",
+        stderr(&o)
+    );
+    let pids: Vec<i64> = pids.iter().map(|&p| p.into()).collect();
+    env.assert_gone(id, &pids);
+    assert_clean(env, &[id.to_string()]);
+    assert_eq!(gc(env), Vec::<String>::new(), "a second gc");
+}
+
+/// A lost record of a container from an image on the bridge network with a memory
+/// limit and a name: gc reclaims its runtime state and processes, monitor, cgroup in
+/// every hierarchy, directory (log, overlay dirs), bundle under --root, lock, name,
+/// address and veth (the namespace goes with the processes), one line each.
+#[test]
+fn gc_reclaims_what_a_lost_record_left() {
+    let env = Env::new();
+    env.ok(&["load", "-i", busybox().to_str().unwrap()]);
+    let name = format!("lost-{}", &env.bridge[4..]);
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "bridge",
+        "--memory",
+        "64m",
+        "--name",
+        &name,
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let (pid, monitor) = pids_of(&env, &id);
+    let ip = env.inspect(&id)["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!env.cgroup_dirs(&id).is_empty());
+    lose_record(&env, &id);
+    let expected = lost_lines(&env, &id, &name, monitor, &ip);
+    dry_run_then_gc(&env, &id, &expected, &[pid, monitor]);
+    // The name is free again.
+    let again = env.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &name,
+        "busybox",
+        "true",
+    ]);
+    env.ok(&["rm", "-f", &again]);
+    assert_clean(&env, &[again]);
+    env.ok(&["rmi", "busybox"]);
+}
+
+/// The same with `--userns auto` on a `--rootfs` directory: its idmapped mount and its
+/// id range too. (In a chroot, where the kernel refuses user namespaces, only the
+/// refusal is checked.)
+#[test]
+fn gc_reclaims_the_mount_and_id_range_of_a_lost_record() {
+    let env = Env::new();
+    let rootfs = env.rootfs();
+    let name = format!("lost-{}", &env.bridge[4..]);
+    let args = [
+        "run",
+        "-d",
+        "--network",
+        "bridge",
+        "--userns",
+        "auto",
+        "--name",
+        &name,
+        "--rootfs",
+        &rootfs,
+        "sleep",
+        "60",
+    ];
+    if in_a_chroot() {
+        eprintln!("in a chroot the kernel refuses user namespaces: only the refusal is checked");
+        let o = env.ocishim(&args);
+        assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+        assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+        assert_clean(&env, &[]);
+        return;
+    }
+    let id = env.ok(&args);
+    let (pid, monitor) = pids_of(&env, &id);
+    let v = env.inspect(&id);
+    let ip = v["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = v["Ocishim"]["UsernsBase"].as_u64().unwrap();
+    lose_record(&env, &id);
+    let mut expected = lost_lines(&env, &id, &name, monitor, &ip);
+    let target = env.data_root.join("containers").join(&id).join("rootfs");
+    expected.push((format!("mount {}", target.display()), "idmapped rootfs"));
+    expected.push((format!("id range {base} of {id}"), "id range"));
+    dry_run_then_gc(&env, &id, &expected, &[pid, monitor]);
+}
+
+/// A killed monitor. Alone, it leaves a container that still runs: shown running (its
+/// monitor gone), and gc leaves it alone. With the container's processes killed too,
+/// nothing can record the exit: ps and inspect show it exited with 255 (unknown) and a
+/// FinishedAt, gc records that (one line), and rm -f leaves nothing.
+#[test]
+fn a_killed_monitor_is_exited_255_once_its_container_is_gone_and_gc_records_it() {
+    let env = Env::new();
+    let id = env.run_d(&["--network", "bridge"], &["sleep", "60"]);
+    let (pid, monitor) = pids_of(&env, &id);
+    kill_and_wait(monitor);
+    let v = env.inspect(&id);
+    assert_eq!(v["State"]["Status"], "running", "{v}");
+    assert_eq!(v["Ocishim"]["MonitorGone"], true, "{v}");
+    assert_eq!(env.ok(&["ps", "-q", "--no-trunc"]), id);
+    assert_eq!(gc_dry_run(&env), Vec::<String>::new());
+    assert_eq!(
+        gc(&env),
+        Vec::<String>::new(),
+        "gc touches a live container"
+    );
+    assert!(common::pid_alive(pid), "gc killed a live container");
+    assert_eq!(env.status(&id), "running");
+
+    kill_and_wait(pid);
+    common::wait_link_gone(&ocishim::network::host_if(&id), Duration::from_secs(20));
+    let v = env.inspect(&id);
+    assert_eq!(v["State"]["Status"], "exited", "{v}");
+    assert_eq!(v["State"]["Running"], false, "{v}");
+    assert_eq!(v["State"]["ExitCode"], 255, "{v}");
+    assert!(
+        v["State"]["FinishedAt"].as_str().unwrap().starts_with("20"),
+        "{v}"
+    );
+    assert_eq!(
+        env.ok(&["ps", "-a", "--filter", "status=exited", "-q", "--no-trunc"]),
+        id
+    );
+    assert_eq!(
+        env.ok(&["ps", "-a", "--filter", "exited=255", "-q", "--no-trunc"]),
+        id
+    );
+    assert_eq!(env.ok(&["ps", "-q"]), "", "not listed as running");
+    let lines = gc(&env);
+    assert_eq!(
+        lines,
+        vec![format!(
+            "exited {id}: the monitor is gone: exit status unknown"
+        )]
+    );
+    // Recorded: the record itself says so now.
+    let rec: Value =
+        serde_json::from_slice(&std::fs::read(record_path(&env, &id)).unwrap()).unwrap();
+    assert_eq!(rec["State"]["Status"], "exited", "{rec}");
+    assert_eq!(rec["State"]["ExitCode"], 255, "{rec}");
+    assert_eq!(gc(&env), Vec::<String>::new(), "a second gc");
+    env.ok(&["rm", "-f", &id]);
+    env.assert_gone(&id, &[pid.into(), monitor.into()]);
+    assert_clean(&env, &[id]);
+}
+
+/// The leak checks see namespaces whoever holds them: a running container's (held by its
+/// processes, in the env's cgroups), and one that a stray process keeps after the
+/// container's own processes are gone (found by its route to the env's subnet, its veth
+/// still a port of the env's bridge). Once the stray process is gone, so are both.
+#[test]
+fn the_leak_checks_find_a_namespace_held_by_a_stray_process() {
+    let env = Env::new();
+    let id = env.run_d(&["--network", "bridge"], &["sleep", "60"]);
+    let (pid, _) = pids_of(&env, &id);
+    assert!(
+        !env.namespaces().is_empty(),
+        "the running container's namespace"
+    );
+    let veth = ocishim::network::host_if(&id);
+    assert_eq!(env.bridge_ports(), vec![veth.clone()]);
+    let mut stray = Command::new("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .args(["sleep", "60"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stray_pid = stray.id() as i32;
+    // Until it has joined the namespace.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_link(format!("/proc/{stray_pid}/ns/net")).ok()
+        != std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "nsenter did not join the namespace"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill_monitor_and_container_but_veth(&env, &id);
+    let ns = env.namespaces();
+    assert_eq!(ns.len(), 1, "{ns:?}");
+    assert!(ns[0].contains(&format!("held by {stray_pid} ")), "{ns:?}");
+    assert_eq!(env.bridge_ports(), vec![veth.clone()]);
+    let _ = stray.kill();
+    let _ = stray.wait();
+    common::wait_link_gone(&veth, Duration::from_secs(20));
+    assert_eq!(env.namespaces(), Vec::<String>::new());
+    assert_eq!(env.bridge_ports(), Vec::<String>::new());
+    env.ok(&["rm", "-f", &id]);
+    assert_clean(&env, &[id]);
+}
+
+/// [`kill_monitor_and_container`] without waiting for the veth (a stray process holds
+/// the namespace).
+fn kill_monitor_and_container_but_veth(env: &Env, id: &str) {
+    let (pid, monitor) = pids_of(env, id);
+    kill_and_wait(monitor);
+    kill_and_wait(pid);
+}
+
+/// A cgroup parent may be shared with another installation (another `--root`), whose
+/// containers have no record here: gc takes a record-less cgroup only when something else
+/// of its container is in this installation (its directory, bundle, lock, runtime state
+/// or monitor). An empty cgroup of another's create under way is left alone.
+#[test]
+fn gc_leaves_alone_a_cgroup_of_another_installation_under_its_parent() {
+    let env = Env::new();
+    let id = env.run_d(&["--network", "none", "--memory", "64m"], &["sleep", "60"]);
+    let other = ocishim::store::new_id();
+    let dirs: Vec<PathBuf> = common::cgroup_mounts()
+        .into_iter()
+        .map(|m| m.join(&env.cgroup_parent))
+        .filter(|p| p.is_dir())
+        .map(|p| p.join(&other))
+        .collect();
+    assert!(!dirs.is_empty());
+    for d in &dirs {
+        std::fs::create_dir(d).unwrap();
+    }
+    let listed = gc_dry_run(&env);
+    let reclaimed = gc(&env);
+    let left: Vec<_> = dirs.iter().filter(|d| d.is_dir()).collect();
+    for d in &dirs {
+        let _ = std::fs::remove_dir(d);
+    }
+    assert_eq!(listed, Vec::<String>::new());
+    assert_eq!(reclaimed, Vec::<String>::new());
+    assert_eq!(left.len(), dirs.len(), "gc removed another's cgroup");
+    env.ok(&["rm", "-f", &id]);
+    assert_clean(&env, &[id]);
+}
+
+/// Rewrite the boot id in the container's record, as if an earlier boot had written it.
+fn set_earlier_boot(env: &Env, id: &str) {
+    let path = record_path(env, id);
+    let mut rec: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(rec["Ocishim"]["BootId"].is_string(), "{rec}");
+    rec["Ocishim"]["BootId"] = "00000000-0000-0000-0000-000000000000".into();
+    let tmp = path.with_extension("test-tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&rec).unwrap()).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+}
+
+/// A reboot as it is: every process gone, and everything that does not outlive a boot
+/// with them: all under --root and the runtime's root (tmpfs), the cgroups, the bridge
+/// and its rules. The container (an image's, on the bridge, with a limit) is shown exited
+/// 255; `start` makes all of it again (overlay, cgroup, namespace, veth, address, bundle,
+/// /etc files, runtime state, monitor) and it serves at its new address; rm -f leaves
+/// nothing.
+#[test]
+fn after_a_reboot_that_wiped_the_root_start_makes_everything_again() {
+    let env = Env::new();
+    env.ok(&["load", "-i", busybox().to_str().unwrap()]);
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "bridge",
+        "--memory",
+        "64m",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/etc",
+    ]);
+    let (pid, monitor) = pids_of(&env, &id);
+    // The reboot: the processes go (the monitor first: nothing records an exit)...
+    kill_and_wait(monitor);
+    kill_and_wait(pid);
+    set_earlier_boot(&env, &id);
+    common::wait_link_gone(&ocishim::network::host_if(&id), Duration::from_secs(20));
+    // ...and so does every cgroup (emptied when the processes are reaped)...
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for m in common::cgroup_mounts() {
+        for d in [
+            m.join(&env.cgroup_parent).join(&id),
+            m.join(&env.cgroup_parent),
+        ] {
+            while d.exists() {
+                if std::fs::remove_dir(&d).is_ok() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "cannot remove {}", d.display());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    // ...all of --root and the runtime's root, the bridge and its rules.
+    std::fs::remove_dir_all(&env.root).unwrap();
+    std::fs::remove_dir_all(&env.runtime_root).unwrap();
+    ocishim::network::bridge::delete_link(&env.bridge).unwrap();
+    ocishim::network::firewall::remove_bridge(&env.bridge).unwrap();
+
+    let v = env.inspect(&id);
+    assert_eq!(v["State"]["Status"], "exited", "{v}");
+    assert_eq!(v["State"]["ExitCode"], 255, "{v}");
+    assert_eq!(v["State"]["Error"], "the host rebooted", "{v}");
+    assert!(
+        v["State"]["FinishedAt"].as_str().unwrap().starts_with("20"),
+        "{v}"
+    );
+    assert_eq!(
+        env.ok(&["ps", "-a", "--filter", "status=exited", "-q", "--no-trunc"]),
+        id
+    );
+
+    env.ok(&["start", &id]);
+    let v = env.inspect(&id);
+    assert_eq!(v["State"]["Status"], "running", "{v}");
+    assert_eq!(v["State"]["Error"], "", "{v}");
+    let (pid2, _) = pids_of(&env, &id);
+    assert_ne!(pid2, pid);
+    let ip = v["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let subnet: ipnetwork::Ipv4Network = env.subnet.parse().unwrap();
+    assert!(subnet.contains(ip.parse().unwrap()), "{ip} in {subnet}");
+    assert_eq!(env.addresses("bridge"), vec![(ip.clone(), id.clone())]);
+    assert_eq!(
+        env.bridge_ports(),
+        vec![ocishim::network::host_if(&id)],
+        "the veth on the bridge made again"
+    );
+    assert!(!env.cgroup_dirs(&id).is_empty(), "its cgroup made again");
+    let limit = env
+        .cgroup_dirs(&id)
+        .iter()
+        .find_map(|d| std::fs::read_to_string(d.join("memory.limit_in_bytes")).ok())
+        .or_else(|| {
+            env.cgroup_dirs(&id)
+                .iter()
+                .find_map(|d| std::fs::read_to_string(d.join("memory.max")).ok())
+        });
+    assert_eq!(limit.as_deref().map(str::trim), Some("67108864"));
+    // It serves at its address: the image's overlay, /etc files and network are there.
+    let body = http_get(&ip, "/hostname");
+    assert!(body.ends_with(&format!("{}\n", &id[..12])), "{body}");
+    assert_eq!(gc(&env), Vec::<String>::new(), "nothing for gc");
+    env.ok(&["rm", "-f", &id]);
+    env.assert_gone(&id, &[pid2.into()]);
+    assert_clean(&env, &[id]);
+    env.ok(&["rmi", "busybox"]);
+}
+
+/// GET `path` from busybox httpd on `ip`:8080 (bounded: 10 s to answer).
+fn http_get(ip: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = format!("{ip}:8080").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no answer from {addr}: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
 }
 
 #[test]

@@ -2,12 +2,19 @@
 //!
 //! Safe beside other ocishim processes: create writes a container's record before it
 //! makes anything else of it, and rm removes the record last, so a cgroup, namespace,
-//! veth, address, id range, runtime state, mount or monitor whose ID has no record (looked
-//! up when the thing is found, not from an earlier listing) belongs to no live create or
-//! container. Only a name and a container directory can exist without a record, for the
-//! moment between a create's name reservation and its record: they are reclaimed once the
-//! creating process is gone (when that is not recorded, once older than [`ORPHAN_GRACE`]).
-//! A create whose process is alive is never touched.
+//! veth, address, id range, runtime state, mount, lock or monitor whose ID has no record
+//! (looked up when the thing is found, not from an earlier listing) belongs to no live
+//! create or container. Only a name and a container directory can exist without a record,
+//! for the moment between a create's name reservation and its record: they are reclaimed
+//! once the creating process is gone (when that is not recorded, once older than
+//! [`ORPHAN_GRACE`]). A create whose process is alive is never touched.
+//!
+//! What has no record is all listed before any of it is reclaimed, and reclaimed in an
+//! order that undoes create's (the processes first, the id range last). Reclaiming one
+//! thing can take others of the same container with it (killing its processes ends its
+//! monitor and its namespace, whose veth goes too; the runtime's delete removes its
+//! cgroup): those are reclaimed by this gc all the same, and have their line. So `gc`
+//! prints the lines its `--dry-run` printed, unless something changed in between.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +24,29 @@ use crate::record::Record;
 use crate::runtime::Runtime;
 use crate::store::ORPHAN_GRACE;
 use crate::sys::failpoint;
+
+/// One thing without a record, found by gc: the container it belongs to (empty when
+/// unknown; a veth's is the ID's first 11 characters), its line, and how to reclaim it,
+/// which says whether there was anything to reclaim.
+struct Lost<'a> {
+    id: String,
+    line: String,
+    reclaim: Box<dyn FnMut() -> Result<bool, Error> + 'a>,
+}
+
+impl<'a> Lost<'a> {
+    fn new(
+        id: impl Into<String>,
+        line: String,
+        reclaim: impl FnMut() -> Result<bool, Error> + 'a,
+    ) -> Lost<'a> {
+        Lost {
+            id: id.into(),
+            line,
+            reclaim: Box::new(reclaim),
+        }
+    }
+}
 
 /// What gc reclaimed (or with `dry_run` would reclaim), one line each.
 pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
@@ -34,7 +64,6 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
             Err(e) => tracing::warn!("gc: {line}: {e}"),
         }
     };
-    let has_record = |id: &str| ctx.store.record_path(id).exists();
 
     // Records: abandoned creates go entirely; running containers whose processes are all
     // gone (a killed monitor, a reboot) are recorded as exited.
@@ -66,35 +95,91 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
     }
     failpoint("gc::records");
 
-    // Runtime states of ocishim's containers (their bundle under the data root) whose
-    // record is gone: killed and deleted, which ends their processes.
-    let containers = ctx.store.containers_dir();
+    // Then what has no record, listed whole, in four stages (a failpoint after each).
+    let stages = lost(ctx, &parents, &runtimes)?;
+    if dry_run {
+        done.extend(stages.into_iter().flatten().map(|l| l.line));
+        return Ok(done);
+    }
+    // Containers some of whose things this gc reclaimed: what of theirs is found gone
+    // went with those.
+    let mut acted: Vec<String> = Vec::new();
+    let same =
+        |a: &str, b: &str| !a.is_empty() && !b.is_empty() && (a.starts_with(b) || b.starts_with(a));
+    let points = [
+        Some("gc::runtime"),
+        Some("gc::cgroups"),
+        Some("gc::files"),
+        None,
+    ];
+    for (stage, point) in stages.into_iter().zip(points) {
+        for mut l in stage {
+            match (l.reclaim)() {
+                Ok(true) => {
+                    acted.push(l.id);
+                    done.push(l.line);
+                }
+                Ok(false) if acted.iter().any(|a| same(a, &l.id)) => done.push(l.line),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("gc: {}: {e}", l.line),
+            }
+        }
+        if let Some(point) = point {
+            failpoint(point);
+        }
+    }
+    Ok(done)
+}
+
+/// Everything without a record, in the order gc reclaims it: runtime states (their
+/// processes); monitors and cgroups; mounts, container directories, bundles, removals
+/// killed half-way, locks and names; addresses, namespaces, veths and id ranges.
+fn lost<'a>(
+    ctx: &'a Context,
+    parents: &[String],
+    runtimes: &[(String, Option<PathBuf>)],
+) -> Result<[Vec<Lost<'a>>; 4], Error> {
+    let store = &ctx.store;
+    let has_record = move |id: &str| store.record_path(id).exists();
+    let (mut procs, mut cgroups, mut files, mut network) = (vec![], vec![], vec![], vec![]);
+
+    // Runtime states of ocishim's containers (their bundle under the data root or
+    // --root) whose record is gone: killed and deleted, which ends their processes.
+    let containers = store.containers_dir();
+    let mut states = Vec::new();
     for (name, root) in runtimes {
-        let Ok(rt) = Runtime::new(&name, root) else {
+        let Ok(rt) = Runtime::new(name, root.clone()) else {
             continue;
         };
         for st in rt.list().unwrap_or_default() {
-            let ours = Path::new(&st.bundle).starts_with(&containers)
-                || Path::new(&st.bundle).starts_with(ctx.store.bundles_dir());
+            let bundle = Path::new(&st.bundle);
+            let ours = bundle.starts_with(&containers) || bundle.starts_with(store.bundles_dir());
             if ours && !has_record(&st.id) {
+                states.push(st.id.clone());
                 let line = format!("runtime state {} ({})", st.id, rt.name());
-                act(line, &mut || {
+                let (rt, id) = (rt.clone(), st.id);
+                procs.push(Lost::new(id.clone(), line, move || {
                     // A removal under way may have deleted it before its record.
-                    if rt.state_opt(&st.id)?.is_none() {
+                    if rt.state_opt(&id)?.is_none() {
                         return Ok(false);
                     }
-                    crate::teardown::runtime_state(&rt, &st.id)?;
+                    crate::teardown::runtime_state(&rt, &id)?;
                     Ok(true)
-                });
+                }));
             }
         }
     }
-    failpoint("gc::runtime");
 
     // Monitors whose record is gone.
-    for (pid, start_time, id) in crate::monitor::list(ctx.store.root()) {
-        if !has_record(&id) {
-            act(format!("monitor {pid} of {id}"), &mut || {
+    let monitors: Vec<_> = crate::monitor::list(store.root())
+        .into_iter()
+        .filter(|(_, _, id)| !has_record(id))
+        .collect();
+    for (pid, start_time, id) in monitors.iter().cloned() {
+        cgroups.push(Lost::new(
+            id.clone(),
+            format!("monitor {pid} of {id}"),
+            move || {
                 if !crate::store::process_alive(pid, start_time) {
                     return Ok(false);
                 }
@@ -104,84 +189,152 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<Vec<String>, Error> {
                 );
                 crate::teardown::monitor(pid, start_time)?;
                 Ok(true)
-            });
-        }
+            },
+        ));
     }
 
-    // Cgroups under ocishim's parents in every hierarchy.
-    for parent in markers(ctx).into_iter().chain(parents) {
-        for id in cgroup_children(ctx, &parent) {
-            if !has_record(&id) {
-                let path = format!("/{parent}/{id}");
-                act(format!("cgroup {path}"), &mut || {
-                    let there = ctx
-                        .cgroups
-                        .all_mounts()
-                        .iter()
-                        .any(|m| m.join(path.trim_start_matches('/')).is_dir());
-                    if there {
-                        crate::teardown::cgroup(&ctx.store, ctx.cgroups, &path)?;
-                    }
-                    Ok(there)
-                });
-            }
+    // Cgroups under ocishim's parents in every hierarchy, of containers of this
+    // installation: a parent may be shared with another (`--root`), whose containers'
+    // cgroups have no record here. So a cgroup is this installation's only when something
+    // else of its container is here too (its directory, bundle, lock, runtime state or
+    // monitor); a cgroup without any of those is left alone.
+    let ours = |id: &str| {
+        store.container_dir(id).exists()
+            || store.bundle_dir(id).exists()
+            || store.locks_dir().join(id).exists()
+            || states.iter().any(|s| s == id)
+            || monitors.iter().any(|(_, _, m)| m == id)
+    };
+    let mut all_parents = markers(ctx);
+    for p in parents {
+        if !all_parents.contains(p) {
+            all_parents.push(p.clone());
         }
     }
-    failpoint("gc::cgroups");
+    for parent in all_parents {
+        for id in cgroup_children(ctx, &parent) {
+            if has_record(&id) || !ours(&id) {
+                continue;
+            }
+            let path = format!("/{parent}/{id}");
+            cgroups.push(Lost::new(id, format!("cgroup {path}"), move || {
+                let there = ctx
+                    .cgroups
+                    .all_mounts()
+                    .iter()
+                    .any(|m| m.join(path.trim_start_matches('/')).is_dir());
+                if there {
+                    crate::teardown::cgroup(store, ctx.cgroups, &path)?;
+                }
+                Ok(there)
+            }));
+        }
+    }
 
     // Mounts under a container directory whose record is gone, then such directories,
-    // removals killed half-way, and names.
+    // bundles, removals killed half-way, locks and names.
     for (target, id) in mounts_under(&containers) {
         if !has_record(&id) {
-            act(format!("mount {}", target.display()), &mut || {
+            let line = format!("mount {}", target.display());
+            files.push(Lost::new(id, line, move || {
                 nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH)
                     .map(|_| true)
                     .map_err(|e| Error::Usage(format!("unmounting {}: {e}", target.display())))
-            });
+            }));
         }
     }
-    for id in ctx.store.dirs_without_record(ORPHAN_GRACE) {
-        act(format!("directory of {id}"), &mut || {
-            remove_dir(&ctx.store.container_dir(&id))
-        });
+    let dirs = store.dirs_without_record(ORPHAN_GRACE);
+    for id in &dirs {
+        let dir = store.container_dir(id);
+        files.push(Lost::new(
+            id.clone(),
+            format!("directory of {id}"),
+            move || remove_unmounted_dir(&dir),
+        ));
     }
-    for id in ctx.store.bundles_without_record() {
-        act(format!("bundle of {id}"), &mut || {
-            remove_dir(&ctx.store.bundle_dir(&id))
-        });
+    let bundles = store.bundles_without_record();
+    for id in &bundles {
+        let dir = store.bundle_dir(id);
+        files.push(Lost::new(
+            id.clone(),
+            format!("bundle of {id}"),
+            move || remove_dir(&dir),
+        ));
     }
-    for dir in ctx.store.removals_left() {
+    for dir in store.removals_left() {
         let line = format!("{} (a removal killed half-way)", dir.display());
-        act(line, &mut || remove_dir(&dir));
+        files.push(Lost::new("", line, move || remove_unmounted_dir(&dir)));
     }
-    for (name, owner) in ctx.store.names_without_record() {
-        act(format!("name {name} of {owner}"), &mut || {
-            Ok(ctx.store.release_orphan_name(&name)?)
-        });
+    // A container's lock (made by its first locked update) goes with its record; one
+    // without is reclaimed with the rest of its container, or alone once older than the
+    // grace (a removal lets go of it just after its record).
+    for id in locks_without_record(ctx) {
+        let with_rest = states.contains(&id)
+            || monitors.iter().any(|(_, _, m)| *m == id)
+            || dirs.contains(&id)
+            || bundles.contains(&id);
+        let path = store.locks_dir().join(&id);
+        if !with_rest && !crate::store::older_than(&path, ORPHAN_GRACE) {
+            continue;
+        }
+        files.push(Lost::new(id.clone(), format!("lock of {id}"), move || {
+            if has_record(&id) {
+                return Ok(false);
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(crate::error::io_err(format!("removing {}", path.display()))(e)),
+            }
+        }));
     }
-    failpoint("gc::files");
+    for (name, owner) in store.names_without_record() {
+        files.push(Lost::new(
+            owner.clone(),
+            format!("name {name} of {owner}"),
+            move || Ok(store.release_orphan_name(&name)?),
+        ));
+    }
 
     // Addresses, namespaces and veths.
-    let ids = ctx.store.ids()?;
+    let ids = store.ids()?;
     let alive = |owner: &str| owner_has_record(ctx, &ids, owner);
-    let network = ctx.networks.prune_containers(&alive, !dry_run)?;
-
-    // Id ranges (`--userns auto`).
-    let ranges = crate::security::userns::Ranges::new(ctx.store.root());
-    for (base, owner) in ranges.allocations().unwrap_or_default() {
-        if !has_record(&owner) {
-            act(format!("id range {base} of {owner}"), &mut || {
-                let err = |e: crate::security::userns::UsernsError| Error::Usage(e.to_string());
-                let held = ranges.allocations().map_err(err)?;
-                if !held.iter().any(|(_, o)| *o == owner) {
-                    return Ok(false);
-                }
-                ranges.release(&owner).map(|_| true).map_err(err)
-            });
-        }
+    for o in ctx.networks.orphans(&alive, false)? {
+        network.push(Lost::new(o.owner().to_string(), o.line(), move || {
+            Ok(ctx.networks.reclaim(&o)?)
+        }));
     }
-    done.extend(network);
-    Ok(done)
+
+    // Id ranges (`--userns auto`), last: a mount made with one is gone by now.
+    let ranges = crate::security::userns::Ranges::new(store.root());
+    for (base, owner) in ranges.allocations().unwrap_or_default() {
+        if has_record(&owner) {
+            continue;
+        }
+        let line = format!("id range {base} of {owner}");
+        let ranges = crate::security::userns::Ranges::new(store.root());
+        network.push(Lost::new(owner.clone(), line, move || {
+            let err = |e: crate::security::userns::UsernsError| Error::Usage(e.to_string());
+            let held = ranges.allocations().map_err(err)?;
+            if !held.iter().any(|(_, o)| *o == owner) {
+                return Ok(false);
+            }
+            ranges.release(&owner).map(|_| true).map_err(err)
+        }));
+    }
+    Ok([procs, cgroups, files, network])
+}
+
+/// IDs with a lock file under `<root>/locks` and no record.
+fn locks_without_record(ctx: &Context) -> Vec<String> {
+    std::fs::read_dir(ctx.store.locks_dir())
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| is_id(n) && !ctx.store.record_path(n).exists())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Whether the owner of a network resource has a record, looked up now: a container ID
@@ -195,6 +348,19 @@ pub fn owner_has_record(ctx: &Context, ids: &[String], owner: &str) -> bool {
     }
     let found = |ids: &[String]| ids.iter().any(|id| id.starts_with(owner) && has(id));
     found(ids) || found(&ctx.store.ids().unwrap_or_default())
+}
+
+/// [`remove_dir`] of a directory with nothing mounted under it (a mount that could not be
+/// taken away: removing would reach into it, into a `--rootfs` directory say).
+fn remove_unmounted_dir(d: &Path) -> Result<bool, Error> {
+    if let Some(m) = mount_points().into_iter().find(|m| m.starts_with(d)) {
+        return Err(Error::Usage(format!(
+            "not removing {}: {} is mounted",
+            d.display(),
+            m.display()
+        )));
+    }
+    remove_dir(d)
 }
 
 /// Remove a directory tree; false when it was gone already.
@@ -296,11 +462,9 @@ fn cgroup_children(ctx: &Context, parent: &str) -> Vec<String> {
 
 /// Mount points under `containers` (`<containers>/<id>/...`), deepest first, with the ID.
 fn mounts_under(containers: &Path) -> Vec<(PathBuf, String)> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut found: Vec<(PathBuf, String)> = info
-        .lines()
-        .filter_map(|l| {
-            let target = PathBuf::from(unescape(l.split(' ').nth(4)?));
+    let mut found: Vec<(PathBuf, String)> = mount_points()
+        .into_iter()
+        .filter_map(|target| {
             let rest = target.strip_prefix(containers).ok()?;
             let id = rest.components().next()?.as_os_str().to_str()?.to_string();
             is_id(&id).then_some((target, id))
@@ -308,6 +472,14 @@ fn mounts_under(containers: &Path) -> Vec<(PathBuf, String)> {
         .collect();
     found.sort_by_key(|(t, _)| std::cmp::Reverse(t.components().count()));
     found
+}
+
+/// This process's mount points.
+fn mount_points() -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|l| Some(PathBuf::from(unescape(l.split(' ').nth(4)?))))
+        .collect()
 }
 
 /// mountinfo's octal escapes (`\040` for a space).

@@ -169,8 +169,9 @@ pub fn refresh(ctx: &Context, mut rec: Record, query_runtime: bool) -> Record {
             Some(s) if s.status == "created" || s.status == "running" => {}
             _ if alive => {}
             _ => {
-                rec.state
-                    .set_exited(rec.state.exit_code, rec.state.finished_at.clone());
+                // Nothing recorded the exit: its status is unknown (255), and it was
+                // noticed now (what `gc` records).
+                rec.state.set_exited(255, now());
                 if rec.state.error.is_empty() {
                     rec.state.error = "the monitor is gone: exit status unknown".into();
                 }

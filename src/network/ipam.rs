@@ -239,6 +239,22 @@ impl Ipam {
         })
     }
 
+    /// Free `ip` if `owner` holds it; whether it did.
+    pub fn release_address(
+        &self,
+        network: &str,
+        ip: Ipv4Addr,
+        owner: &str,
+    ) -> Result<bool, IpamError> {
+        self.with_table(network, |t| {
+            if t.owner_of(ip).as_deref() != Some(owner) {
+                return Ok(false);
+            }
+            t.free(ip, owner)?;
+            Ok(true)
+        })
+    }
+
     /// Every address taken and its owner, in address order.
     pub fn allocations(&self, network: &str) -> Result<Vec<(Ipv4Addr, String)>, IpamError> {
         self.with_table(network, |t| t.all())

@@ -369,11 +369,17 @@ impl Networks {
         a.and(b).and(c)
     }
 
-    /// `network prune`: [`Networks::prune_containers`], then the forwarding rules of
-    /// bridges that no longer exist. (Not part of `gc`: a bridge's rules are added just
-    /// before the bridge is made, so a concurrent first attach could lose them.)
+    /// `network prune`: [`Networks::orphans`] (veths on no bridge too) reclaimed, then the
+    /// forwarding rules of bridges that no longer exist. (Not part of `gc`: a bridge's rules
+    /// are added just before the bridge is made, so a concurrent first attach could lose
+    /// them.)
     pub fn prune(&self, alive: &dyn Fn(&str) -> bool) -> Result<Vec<String>, NetworkError> {
-        let mut removed = self.sweep(alive, true, true)?;
+        let mut removed = Vec::new();
+        for o in self.orphans(alive, true)? {
+            if self.reclaim(&o)? {
+                removed.push(o.line());
+            }
+        }
         for b in firewall::bridges() {
             if !bridge::link_exists(&b)? {
                 firewall::remove_bridge(&b)?;
@@ -383,49 +389,37 @@ impl Networks {
         Ok(removed)
     }
 
-    /// Allocations, namespaces and veths on this installation's bridges whose container
-    /// record is gone; one line each. With `act` false, only the lines (`gc --dry-run`).
-    /// (A veth on no bridge is left to `network prune`: another installation's may be
-    /// between its creation and its attachment.)
-    pub fn prune_containers(
+    /// Allocations, namespaces (older versions' files) and veths on this installation's
+    /// bridges whose container record is gone (`alive` says whether an owner has one); with
+    /// `masterless`, veths on no bridge too (`network prune` only: another installation's
+    /// may be between its creation and its attachment). Nothing is changed:
+    /// [`Networks::reclaim`] reclaims one.
+    pub fn orphans(
         &self,
         alive: &dyn Fn(&str) -> bool,
-        act: bool,
-    ) -> Result<Vec<String>, NetworkError> {
-        self.sweep(alive, act, false)
-    }
-
-    fn sweep(
-        &self,
-        alive: &dyn Fn(&str) -> bool,
-        act: bool,
         masterless: bool,
-    ) -> Result<Vec<String>, NetworkError> {
-        let mut removed = Vec::new();
+    ) -> Result<Vec<Orphan>, NetworkError> {
+        let mut found = Vec::new();
         let ipam = self.ipam();
         for net in ipam.networks() {
-            if act {
-                for owner in ipam.retain(&net, alive)? {
-                    removed.push(format!("address of {owner} on {net}"));
-                }
-            } else {
-                for (ip, owner) in ipam.allocations(&net)? {
-                    if !alive(&owner) {
-                        removed.push(format!("address {ip} of {owner} on {net}"));
-                    }
+            for (ip, owner) in ipam.allocations(&net)? {
+                if !alive(&owner) {
+                    found.push(Orphan::Address {
+                        network: net.clone(),
+                        ip,
+                        owner,
+                    });
                 }
             }
         }
         if let Ok(rd) = fs::read_dir(self.netns_dir()) {
             for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                // (Still there once its record is known gone: a removal under way may
-                // have taken it meanwhile.)
-                if !alive(&name) && e.path().exists() {
-                    if act {
-                        netns::delete(&e.path())?;
-                    }
-                    removed.push(format!("namespace {name}"));
+                let owner = e.file_name().to_string_lossy().into_owned();
+                if !alive(&owner) {
+                    found.push(Orphan::Namespace {
+                        path: e.path(),
+                        owner,
+                    });
                 }
             }
         }
@@ -441,14 +435,72 @@ impl Networks {
                 Some(m) => ours.contains(m),
                 None => masterless,
             };
-            if short.len() == 11 && mine && !alive(short) && bridge::link_exists(&link)? {
-                if act {
-                    bridge::delete_link(&link)?;
-                }
-                removed.push(format!("veth {link}"));
+            if short.len() == 11 && mine && !alive(short) {
+                found.push(Orphan::Veth {
+                    owner: short.to_string(),
+                    link,
+                });
             }
         }
-        Ok(removed)
+        Ok(found)
+    }
+
+    /// Reclaim what [`Networks::orphans`] found; false when it was gone already (a removal
+    /// under way, or the namespace that held a veth went meanwhile).
+    pub fn reclaim(&self, o: &Orphan) -> Result<bool, NetworkError> {
+        Ok(match o {
+            Orphan::Address { network, ip, owner } => {
+                self.ipam().release_address(network, *ip, owner)?
+            }
+            Orphan::Namespace { path, .. } => {
+                let there = path.exists();
+                netns::delete(path)?;
+                there
+            }
+            Orphan::Veth { link, .. } => {
+                let there = bridge::link_exists(link)?;
+                bridge::delete_link(link)?;
+                there
+            }
+        })
+    }
+}
+
+/// A network resource whose container has no record ([`Networks::orphans`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Orphan {
+    /// An address allocation.
+    Address {
+        network: String,
+        ip: Ipv4Addr,
+        owner: String,
+    },
+    /// An older version's namespace file under `<root>/netns`.
+    Namespace { path: PathBuf, owner: String },
+    /// A veth; its owner is the first 11 characters of the container ID.
+    Veth { link: String, owner: String },
+}
+
+impl Orphan {
+    /// The container ID it belongs to (a veth: the ID's first 11 characters).
+    pub fn owner(&self) -> &str {
+        match self {
+            Orphan::Address { owner, .. }
+            | Orphan::Namespace { owner, .. }
+            | Orphan::Veth { owner, .. } => owner,
+        }
+    }
+
+    /// What `gc` and `network prune` print for it, reclaimed (or with `gc --dry-run`, to
+    /// reclaim).
+    pub fn line(&self) -> String {
+        match self {
+            Orphan::Address { network, ip, owner } => {
+                format!("address {ip} of {owner} on {network}")
+            }
+            Orphan::Namespace { owner, .. } => format!("namespace {owner}"),
+            Orphan::Veth { link, .. } => format!("veth {link}"),
+        }
     }
 }
 

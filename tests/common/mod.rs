@@ -313,6 +313,93 @@ impl Env {
             .unwrap_or_default()
     }
 
+    /// The links enslaved to this env's bridge (its ports: containers' veths), none when
+    /// the bridge does not exist.
+    pub fn bridge_ports(&self) -> Vec<String> {
+        std::fs::read_dir(Path::new("/sys/class/net").join(&self.bridge).join("brif"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The network namespaces of this env's containers that still exist, each described
+    /// with what holds it. A bridge container's namespace is held by no file (see
+    /// src/network/netns.rs): only by processes, as their own namespace or an open fd, or
+    /// by a bind mount (older versions, under `<root>/netns`). So every namespace on the
+    /// host is found from its holders, and one is this env's when a holder is a process of
+    /// the env (its argv names the env's directory, as ocishim's and the runtime's do, or it
+    /// sits in one of the env's cgroups, as the containers' processes do), when a bind
+    /// mount of it lies under the env's directory, or when it has a route to the env's
+    /// subnet (a container's eth0 on the env's bridge, whoever holds it). The host's own
+    /// namespace is none of them.
+    pub fn namespaces(&self) -> Vec<String> {
+        let subnet: ipnetwork::Ipv4Network = self.subnet.parse().unwrap();
+        let host = ns_of(Path::new("/proc/self/ns/net"));
+        let base = self.base.display().to_string();
+        let in_cgroup = format!("/{}/", self.cgroup_parent);
+        let mut found = Vec::new();
+        let mut routed: Vec<u64> = Vec::new();
+        let Ok(rd) = std::fs::read_dir("/proc") else {
+            return found;
+        };
+        let me = std::process::id() as i32;
+        // (This process holds none: only for a moment, another test's scan, here.)
+        for pid in rd
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&p| p != me)
+        {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .unwrap_or_default();
+            let cgroups =
+                std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+            let ours = cmd.contains(&base) || cgroups.contains(&in_cgroup);
+            let mut refs = vec![None];
+            if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+                refs.extend(
+                    fds.flatten()
+                        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                        .map(Some),
+                );
+            }
+            for fd in refs {
+                let link = match fd {
+                    None => format!("/proc/{pid}/ns/net"),
+                    Some(fd) => format!("/proc/{pid}/fd/{fd}"),
+                };
+                let Some(ns) = ns_of(Path::new(&link)) else {
+                    continue;
+                };
+                if Some(ns) == host {
+                    continue;
+                }
+                if ours {
+                    found.push(format!("net:[{ns}] held by {pid} ({cmd})"));
+                } else if !routed.contains(&ns) {
+                    routed.push(ns);
+                    if open_ns(pid, fd, ns).is_some_and(|f| routes_to(f, subnet)) {
+                        found.push(format!(
+                            "net:[{ns}] with a route to {subnet}, held by {pid} ({cmd})"
+                        ));
+                    }
+                }
+            }
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for l in mounts.lines() {
+            let (pre, post) = l.split_once(" - ").unwrap_or((l, ""));
+            let target = pre.split(' ').nth(4).unwrap_or("");
+            if post.starts_with("nsfs ") && target.starts_with(&base) {
+                found.push(format!("namespace mounted at {target}"));
+            }
+        }
+        found
+    }
+
     /// The `--userns auto` allocation table of this env.
     pub fn ranges_file(&self) -> PathBuf {
         self.root.join("userns/ranges.json")
@@ -404,6 +491,87 @@ impl Drop for Env {
             }
         }
         let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// The network namespace (its inode) that `link` names: a process's `ns/net` or an open
+/// fd of one; None for anything else.
+fn ns_of(link: &Path) -> Option<u64> {
+    let target = std::fs::read_link(link).ok()?;
+    let t = target.to_str()?;
+    t.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// The network namespace `ns` of process `pid` (its own, or its open `fd`), opened here.
+/// An fd is duplicated from the process (pidfd_getfd), not opened again by its path: by
+/// then the number may name something else, a FIFO whose open would block, say.
+fn open_ns(pid: i32, fd: Option<i32>, ns: u64) -> Option<std::fs::File> {
+    let file = match fd {
+        None => std::fs::File::open(format!("/proc/{pid}/ns/net")).ok()?,
+        Some(fd) => {
+            let pidfd = rustix::process::pidfd_open(
+                rustix::process::Pid::from_raw(pid)?,
+                rustix::process::PidfdFlags::empty(),
+            )
+            .ok()?;
+            let dup =
+                rustix::process::pidfd_getfd(&pidfd, fd, rustix::process::PidfdGetfdFlags::empty())
+                    .ok()?;
+            std::fs::File::from(dup)
+        }
+    };
+    let me = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+    (ns_of(Path::new(&me)) == Some(ns)).then_some(file)
+}
+
+/// Whether the network namespace `file` has a route to `subnet` (read on a thread that
+/// joined it, from its own `/proc/thread-self/net/route`).
+fn routes_to(file: std::fs::File, subnet: ipnetwork::Ipv4Network) -> bool {
+    let text = ocishim::network::netns::run_in_file(file, Path::new("(scanned)"), || {
+        std::fs::read_to_string("/proc/thread-self/net/route").unwrap_or_default()
+    })
+    .unwrap_or_default();
+    let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(|v| v.to_le_bytes());
+    text.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (Some(dest), Some(mask)) =
+            (f.get(1).and_then(|s| hex(s)), f.get(7).and_then(|s| hex(s)))
+        else {
+            return false;
+        };
+        std::net::Ipv4Addr::from(dest) == subnet.network()
+            && std::net::Ipv4Addr::from(mask) == subnet.mask()
+    })
+}
+
+/// Whether process `pid` lives (a zombie has exited: it counts as gone).
+pub fn pid_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z ") && !s.contains(") X "))
+        .unwrap_or(false)
+}
+
+/// Wait (bounded) until process `pid` is gone.
+pub fn wait_pid_gone(pid: i32, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while pid_alive(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} still alive after {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Wait (bounded) until the host has no link `name`.
+pub fn wait_link_gone(name: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while ocishim::network::bridge::link_exists(name).unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "link {name} still exists after {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
