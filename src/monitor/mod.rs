@@ -243,6 +243,11 @@ fn parse_fd_pair(s: &str) -> Option<(i32, i32)> {
     (a > 2 && b > 2 && a != b).then_some((a, b))
 }
 
+/// Whether process `pid` exists (a zombie included).
+fn proc_exists(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// The exit code of a reaped container: its own, or 128+signal.
 fn exit_code_of(s: WaitStatus) -> i32 {
     match s {
@@ -313,19 +318,26 @@ fn monitor(
     }
 
     // Reap the container (our child since the runtime's create exited).
+    let mut not_yet_ours = 0u32;
     let (code, lost) = loop {
         match waitpid(Pid::from_raw(pid), None) {
             Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
                 break (exit_code_of(s), None)
             }
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::ECHILD) if not_yet_ours < 2000 && proc_exists(pid) => {
+                // Not our child yet: a runtime's process that forked it may still be
+                // exiting, and the init becomes ours (a subreaper's) only once it has.
+                not_yet_ours += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
             Err(e) => {
                 // Not our child (should not happen): fall back to waiting on a pidfd. The
                 // exit status is then unknown (255), and the record says why.
                 if let Ok(Some(fd)) = crate::sys::pidfd_open(pid) {
                     crate::sys::pidfd_wait(&fd, std::time::Duration::from_secs(u32::MAX as u64));
                 }
-                let why = format!("exit status unknown: the monitor could not wait for the container's init (pid {pid}): {e}");
+                let why = format!("exit status unknown: the monitor could not wait for the container's init (pid {pid}, {not_yet_ours} retries): {e}");
                 tracing::warn!(%id, "{why}");
                 break (255, Some(why));
             }
